@@ -54,6 +54,7 @@ export function bucketOf(id: string, buckets: number, prefix: string | undefined
 export class FeatureEncoder {
   readonly width: number;
   private readonly steps: CompiledStep[];
+  private readonly numericSteps: CompiledStep[];
 
   constructor(manifest: ModelManifest) {
     this.width = encodedWidth(manifest);
@@ -85,6 +86,26 @@ export class FeatureEncoder {
       }
     }
     this.steps = steps;
+    this.numericSteps = steps.filter((s) => s.step === Step.Numeric || s.step === Step.Cyclic);
+  }
+
+  /**
+   * Checks the numeric context fields without writing: null, or the name of
+   * the first invalid one (`context.<name>`). A row that passes cannot fail
+   * encodeInto.
+   */
+  checkContext(req: PredictFields): string | null {
+    const ctx = req.context;
+    if (ctx === undefined) return null;
+    const steps = this.numericSteps;
+    for (let i = 0; i < steps.length; i++) {
+      const s = steps[i];
+      const raw = ctx[s.field];
+      if (raw === undefined) continue;
+      // raw - raw !== 0 rejects NaN and ±Infinity (msgpack can carry them)
+      if (typeof raw !== 'number' || raw - raw !== 0 || raw < s.min! || raw > s.max!) return 'context.' + s.field;
+    }
+    return null;
   }
 
   /**

@@ -1,0 +1,80 @@
+// Builds the uWS app: prediction routes, model and liveness endpoints, and
+// the spec's error bodies for unknown paths and methods.
+import type { AbRouter } from '../engine/ab_router.js';
+import type { Batcher } from '../engine/batcher.js';
+import type { ModelRegistry } from '../engine/model_registry.js';
+import { wantsMsgpack } from './http_codec.js';
+import { registerPredictRoutes } from './predict_handlers.js';
+import { sendError, sendJson } from './respond.js';
+import type { ServingObserver } from './serving_observer.js';
+import type { HttpResponse, TemplatedApp, Uws } from './uws_loader.js';
+
+export interface ServerState {
+  ready: boolean;
+  startedAt: number;
+  workersAlive: () => number;
+  workersExpected: number;
+}
+
+export interface AppDeps {
+  registry: ModelRegistry;
+  router: AbRouter;
+  batcher: Batcher;
+  observer: ServingObserver;
+  state: ServerState;
+  maxBodyBytes: number;
+  maxBatchRequests: number;
+  requestDeadlineMs: number;
+}
+
+/** Known paths and the methods they answer, for 405 with Allow. */
+const ROUTES: Record<string, string> = {
+  '/predict_ctr': 'POST',
+  '/predict_ctr/batch': 'POST',
+  '/models': 'GET',
+  '/health': 'GET',
+  '/ready': 'GET',
+};
+
+export function buildApp(uws: Uws, deps: AppDeps): TemplatedApp {
+  const app = uws.App();
+  const { registry, router, state } = deps;
+  registerPredictRoutes(app, deps);
+
+  const modelsBody = () => ({
+    models: registry.models.map((m) => ({
+      name: m.name,
+      version: m.version,
+      description: m.manifest.description ?? null,
+      status: state.ready ? 'ready' : 'loading',
+      ab_weight: router.weights.get(m.name) ?? 0,
+      input: { name: m.manifest.input.name, dtype: m.manifest.input.dtype, shape: [-1, m.width] },
+      output: { name: m.manifest.output.name, kind: m.manifest.output.kind },
+      features: m.manifest.features.map((f) => ({ kind: f.kind, field: f.field })),
+    })),
+  });
+
+  app.get('/models', (res, req) => sendJson(res, 200, modelsBody(), wantsMsgpack(req.getHeader('accept'))));
+  app.get('/health', (res, req) =>
+    sendJson(res, 200, { status: 'ok', uptime_s: Math.round((Date.now() - state.startedAt) / 1000) }, wantsMsgpack(req.getHeader('accept'))));
+  app.get('/ready', (res, req) => {
+    const msgpack = wantsMsgpack(req.getHeader('accept'));
+    const alive = state.workersAlive();
+    if (state.ready && alive > 0) sendJson(res, 200, { ready: true, models: registry.models.length, workers: alive }, msgpack);
+    else sendError(res, 'not_ready', state.ready ? 'no inference worker is alive' : 'models and workers are still loading', msgpack);
+  });
+
+  app.any('/*', (res: HttpResponse, req) => {
+    const url = req.getUrl();
+    const msgpack = wantsMsgpack(req.getHeader('accept'));
+    const allow = ROUTES[url];
+    // Answer before the body is read, so close rather than leave it unread on the connection.
+    const hasBody = req.getHeader('content-length') !== '' || req.getHeader('transfer-encoding') !== '';
+    if (allow !== undefined) {
+      sendError(res, 'method_not_allowed', `${req.getMethod().toUpperCase()} is not allowed on ${url}; use ${allow}`, msgpack, undefined, hasBody, 'Allow', allow);
+    } else {
+      sendError(res, 'not_found', `no route ${url}`, msgpack, undefined, hasBody);
+    }
+  });
+  return app;
+}

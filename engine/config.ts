@@ -1,0 +1,139 @@
+// Server configuration: one table of options, each readable from an
+// environment variable or a CLI flag (the flag wins), validated once at start
+// with a message that names the option. Defaults serve the shipped demo models
+// with no other setup.
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { dirname, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+
+/** The project root: the nearest folder above this module (src or dist/) holding package.json. */
+export function projectRoot(): string {
+  let dir = fileURLToPath(new URL('.', import.meta.url));
+  while (!existsSync(resolve(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('ctr-engine: cannot find the project root (no package.json above the engine)');
+    dir = up;
+  }
+  return dir;
+}
+
+export interface ServerConfig {
+  port: number;
+  host: string;
+  workers: number;
+  tasksPerWorker: number;
+  intraOpThreads: number;
+  modelsDir: string;
+  /** model name → weight; empty means equal weights over every loaded model. */
+  abWeights: Record<string, number>;
+  batchMaxSize: number;
+  batchMaxDelayMs: number;
+  queueBound: number;
+  requestDeadlineMs: number;
+  maxBodyBytes: number;
+  maxBatchRequests: number;
+  adminToken: string | undefined;
+  dataDir: string;
+  mlflowTrackingUri: string | undefined;
+  mlflowExperimentName: string;
+  /** Fault injection for tests and the bench gate: extra milliseconds per inference batch. */
+  injectInferenceDelayMs: number;
+}
+
+type Kind = 'int' | 'number' | 'string' | 'weights' | 'path';
+interface OptionSpec {
+  key: keyof ServerConfig;
+  env: string;
+  flag: string;
+  kind: Kind;
+  min?: number;
+  max?: number;
+  help: string;
+  secret?: boolean;
+  default: () => unknown;
+}
+
+export const OPTIONS: readonly OptionSpec[] = [
+  { key: 'port', env: 'PORT', flag: '--port', kind: 'int', min: 0, max: 65535, help: 'TCP port', default: () => 8000 },
+  { key: 'host', env: 'HOST', flag: '--host', kind: 'string', help: 'address to bind', default: () => '127.0.0.1' },
+  { key: 'workers', env: 'WORKERS', flag: '--workers', kind: 'int', min: 1, max: 256, help: 'inference worker threads', default: () => Math.max(1, availableParallelism()) },
+  { key: 'tasksPerWorker', env: 'TASKS_PER_WORKER', flag: '--tasks-per-worker', kind: 'int', min: 1, max: 16, help: 'batches in flight per worker', default: () => 1 },
+  { key: 'intraOpThreads', env: 'ORT_INTRA_OP_THREADS', flag: '--ort-intra-op-threads', kind: 'int', min: 1, max: 64, help: 'onnxruntime intra-op threads per worker', default: () => 1 },
+  { key: 'modelsDir', env: 'MODELS_DIR', flag: '--models-dir', kind: 'path', help: 'folder of model folders (manifest.json + ONNX)', default: () => resolve(projectRoot(), 'engine/models') },
+  { key: 'abWeights', env: 'AB_WEIGHTS', flag: '--ab-weights', kind: 'weights', help: 'A/B traffic weights, e.g. xgboost=70,logistic=30', default: () => ({}) },
+  { key: 'batchMaxSize', env: 'BATCH_MAX_SIZE', flag: '--batch-max-size', kind: 'int', min: 1, max: 65536, help: 'rows per inference batch, at most', default: () => 256 },
+  { key: 'batchMaxDelayMs', env: 'BATCH_MAX_DELAY_MS', flag: '--batch-max-delay-ms', kind: 'number', min: 0, max: 10_000, help: 'a batch waiting for a worker closes after this long', default: () => 2 },
+  { key: 'queueBound', env: 'QUEUE_BOUND', flag: '--queue-bound', kind: 'int', min: 1, max: 10_000_000, help: 'rows waiting per model before shedding with 503', default: () => 8192 },
+  { key: 'requestDeadlineMs', env: 'REQUEST_DEADLINE_MS', flag: '--request-deadline-ms', kind: 'number', min: 1, max: 600_000, help: 'a request unanswered after this long gets 504', default: () => 1000 },
+  { key: 'maxBodyBytes', env: 'MAX_BODY_BYTES', flag: '--max-body-bytes', kind: 'int', min: 64, max: 1 << 30, help: 'request body limit (413 above)', default: () => 1 << 20 },
+  { key: 'maxBatchRequests', env: 'MAX_BATCH_REQUESTS', flag: '--max-batch-requests', kind: 'int', min: 1, max: 100_000, help: 'candidates per /predict_ctr/batch call', default: () => 1000 },
+  { key: 'adminToken', env: 'ADMIN_TOKEN', flag: '--admin-token', kind: 'string', secret: true, help: 'bearer token for admin endpoints', default: () => undefined },
+  { key: 'dataDir', env: 'DATA_DIR', flag: '--data-dir', kind: 'path', help: 'where baselines and state are kept', default: () => resolve(process.cwd(), 'data') },
+  { key: 'mlflowTrackingUri', env: 'MLFLOW_TRACKING_URI', flag: '--mlflow-tracking-uri', kind: 'string', help: 'unset → ./mlruns file store', default: () => undefined },
+  { key: 'mlflowExperimentName', env: 'MLFLOW_EXPERIMENT_NAME', flag: '--mlflow-experiment-name', kind: 'string', help: 'MLflow experiment', default: () => 'ctr_prediction_production' },
+  { key: 'injectInferenceDelayMs', env: 'INJECT_INFERENCE_DELAY_MS', flag: '--inject-inference-delay-ms', kind: 'number', min: 0, max: 60_000, help: 'fault injection: extra ms per batch (tests, bench)', default: () => 0 },
+];
+
+function parseWeights(text: string, name: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (text.trim() === '') return out;
+  for (const part of text.split(',')) {
+    const m = /^\s*([A-Za-z0-9_.-]+)\s*[=:]\s*([0-9]+(?:\.[0-9]+)?)\s*$/.exec(part);
+    if (!m) throw new TypeError(`${name}: expected name=weight[,name=weight…], got ${JSON.stringify(part)}`);
+    out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+function parseValue(spec: OptionSpec, raw: string, name: string): unknown {
+  switch (spec.kind) {
+    case 'string': return raw;
+    case 'path': return resolve(raw);
+    case 'weights': return parseWeights(raw, name);
+    case 'int':
+    case 'number': {
+      const v = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(v) || (spec.kind === 'int' && !Number.isInteger(v))) {
+        throw new TypeError(`${name}: expected ${spec.kind === 'int' ? 'an integer' : 'a number'}, got ${JSON.stringify(raw)}`);
+      }
+      if ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max)) {
+        throw new RangeError(`${name}: ${v} is outside [${spec.min}, ${spec.max}]`);
+      }
+      return v;
+    }
+  }
+}
+
+/** Reads the configuration from the environment and argv; throws a TypeError/RangeError naming the option. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2)): ServerConfig {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) throw new TypeError(`unexpected argument ${JSON.stringify(arg)}`);
+    const eq = arg.indexOf('=');
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    if (!OPTIONS.some((o) => o.flag === flag)) throw new TypeError(`unknown flag ${flag} (known: ${OPTIONS.map((o) => o.flag).join(' ')})`);
+    if (eq !== -1) flags.set(flag, arg.slice(eq + 1));
+    else if (i + 1 < argv.length) flags.set(flag, argv[++i]);
+    else throw new TypeError(`${flag} needs a value`);
+  }
+  const cfg: Record<string, unknown> = {};
+  for (const spec of OPTIONS) {
+    const fromFlag = flags.get(spec.flag);
+    const fromEnv = env[spec.env];
+    if (fromFlag !== undefined) cfg[spec.key] = parseValue(spec, fromFlag, spec.flag);
+    else if (fromEnv !== undefined && fromEnv !== '') cfg[spec.key] = parseValue(spec, fromEnv, spec.env);
+    else cfg[spec.key] = spec.default();
+  }
+  return cfg as unknown as ServerConfig;
+}
+
+/** One line per option, secrets masked: printed once at start-up. */
+export function describeConfig(cfg: ServerConfig): string {
+  return OPTIONS.map((o) => {
+    const v = cfg[o.key];
+    const shown = o.secret ? (v === undefined ? '(unset)' : '(set)') : v === undefined ? '(unset)' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    return `  ${o.env.padEnd(26)} ${shown}`;
+  }).join('\n');
+}

@@ -1,0 +1,17 @@
+// The spec's error vocabulary, shared by the API (bodies, statuses) and the
+// engine (which fails requests with these codes).
+export const ERROR_STATUS = {
+  invalid_request: 400,
+  unauthorized: 401,
+  not_found: 404,
+  model_not_found: 404,
+  method_not_allowed: 405,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  inference_failed: 500,
+  overloaded: 503,
+  not_ready: 503,
+  deadline_exceeded: 504,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -1,0 +1,87 @@
+// The Piscina worker: one onnxruntime-node session per model, opened once when
+// the worker starts (top-level await, so Piscina hands it no task before the
+// sessions exist). A task carries one or more model batches as transferred
+// Float32Arrays; the reply transfers the CTRs and the (re-zeroed) input
+// buffers back so the main thread can reuse them without allocating.
+import * as ort from 'onnxruntime-node';
+import { Piscina } from 'piscina';
+import type { WorkerModelSpec } from './model_registry.js';
+import type { InferenceTask, InferenceReply, ReplyPart } from './inference_task.js';
+
+interface WorkerInit {
+  models: WorkerModelSpec[];
+  intraOpThreads: number;
+  injectInferenceDelayMs: number;
+}
+
+const init = Piscina.workerData as WorkerInit;
+
+const sessions: ort.InferenceSession[] = await Promise.all(
+  init.models.map((m) =>
+    ort.InferenceSession.create(m.onnxPath, {
+      intraOpNumThreads: init.intraOpThreads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    }),
+  ),
+);
+const specs = init.models;
+const fetches = specs.map((m) => [m.outputName]);
+
+// Blocks this thread like a slow model would (fault injection only).
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+function blockFor(ms: number): void {
+  Atomics.wait(sleepCell, 0, 0, ms);
+}
+
+/** Picks the CTR column out of the model's output and maps logits through a sigmoid. */
+function readCtr(spec: WorkerModelSpec, tensor: ort.Tensor, rows: number): Float32Array {
+  const data = tensor.data as ArrayLike<number | bigint>;
+  const cols = rows === 0 ? 1 : data.length / rows;
+  if (!Number.isInteger(cols) || spec.outputColumn >= cols) {
+    throw new Error(`model ${spec.name}: output ${spec.outputName} has ${data.length} values for ${rows} rows; column ${spec.outputColumn} is not there`);
+  }
+  const ctr = new Float32Array(rows);
+  const logit = spec.outputKind === 'logit';
+  for (let r = 0; r < rows; r++) {
+    const v = Number(data[r * cols + spec.outputColumn]);
+    ctr[r] = logit ? 1 / (1 + Math.exp(-v)) : v;
+  }
+  return ctr;
+}
+
+/** Piscina's protocol for a result whose buffers move instead of being copied. */
+class MovableReply {
+  constructor(private readonly reply: InferenceReply, private readonly transfer: ArrayBuffer[]) {}
+  get [Piscina.transferableSymbol](): ArrayBuffer[] { return this.transfer; }
+  get [Piscina.valueSymbol](): InferenceReply { return this.reply; }
+}
+
+export default async function runInference(task: InferenceTask): Promise<unknown> {
+  const parts: ReplyPart[] = [];
+  const transfer: ArrayBuffer[] = [];
+  for (let i = 0; i < task.parts.length; i++) {
+    const part = task.parts[i];
+    const spec = specs[part.model];
+    const started = performance.timeOrigin + performance.now();
+    const used = part.rows * spec.width;
+    let ctr: Float32Array;
+    let error: string | null = null;
+    try {
+      if (init.injectInferenceDelayMs > 0) blockFor(init.injectInferenceDelayMs);
+      const input = new ort.Tensor('float32', part.features.subarray(0, used), [part.rows, spec.width]);
+      const out = await sessions[part.model].run({ [spec.inputName]: input }, fetches[part.model]);
+      ctr = readCtr(spec, out[spec.outputName], part.rows);
+    } catch (err) {
+      // One model's failure must not fail the other models' rows in this task.
+      error = (err as Error).message || String(err);
+      ctr = new Float32Array(0);
+    }
+    const finished = performance.timeOrigin + performance.now();
+    part.features.fill(0, 0, used);
+    parts.push({ model: part.model, ctr, features: part.features, startedAt: started, inferenceMs: finished - started, error });
+    transfer.push(ctr.buffer as ArrayBuffer, part.features.buffer as ArrayBuffer);
+  }
+  return Piscina.move(new MovableReply({ parts }, transfer) as never);
+}
