@@ -146,7 +146,7 @@ export class SinglePrediction extends PostRequest {
     const p = validatePredict(value);
     const model = this.resolve(p, '');
     if (typeof model === 'string') {
-      this.failRequest('model_not_found', `no model named ${JSON.stringify(model)} is loaded`, -1, 'model');
+      this.failRequest('model_not_found', `field 'model': no model named ${JSON.stringify(model)} is loaded`, -1, 'model');
       return;
     }
     this.model = model;
@@ -199,7 +199,7 @@ export class BatchPrediction extends PostRequest {
       const p = validatePredict(items[i], prefix);
       const model = this.resolve(p, prefix);
       if (typeof model === 'string') {
-        this.failRequest('model_not_found', `no model named ${JSON.stringify(model)} is loaded`, -1, prefix + 'model');
+        this.failRequest('model_not_found', `field '${prefix}model': no model named ${JSON.stringify(model)} is loaded`, -1, prefix + 'model');
         return;
       }
       valid[i] = p;
