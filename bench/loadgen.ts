@@ -1,0 +1,32 @@
+// `npm run bench:load`: one measurement, open loop at --rate or closed loop,
+// against a target this command starts or a server at --url.
+import { describeOne, resultPath, writeResult } from './lib/report.js';
+import { measure, poolFor } from './lib/measure.js';
+import { parseCli, parseCommon, runMain, UsageError } from './lib/options.js';
+import { withTarget } from './lib/target_session.js';
+
+const USAGE = `usage: node dist/bench/loadgen.js [options]
+  --target engine|echo|fastify|native-free   server to start (default engine)
+  --url http://127.0.0.1:PORT                 use a running server instead
+  --mode open|closed      open loop at --rate (latency from schedule) or closed-loop max throughput
+  --rate N                offered requests/s (open loop)
+  --connections N (64)  --threads N (1, generator threads)  --duration S (10)  --warmup S (3)
+  --kind single|batch  --batch-size N (32)  --format json|msgpack  --model NAME
+  --tool auto|wrk|own     closed-loop generator (auto: wrk when installed)  --wrk-threads N (2)
+  --server-env K=V        extra environment for the started server (repeatable)
+  --out FILE              result JSON (default bench/results/load-<time>.json)  --json  print the JSON`;
+
+runMain(async () => {
+  const cfg = parseCommon(parseCli({}, USAGE));
+  if (cfg.mode === 'open' && cfg.rate === undefined) throw new UsageError('--mode open needs --rate');
+  const result = await withTarget(cfg.target, cfg.url, { model: cfg.model, env: cfg.serverEnv }, async (ep) => {
+    const pool = poolFor(cfg, ep);
+    const r = await measure(cfg, ep, pool, { mode: cfg.mode, rate: cfg.rate });
+    return { ...r, target: cfg.url?.href ?? cfg.target, kind: cfg.kind, format: cfg.format, avgBodyBytes: pool.avgBodyBytes };
+  });
+  const file = writeResult(resultPath('load', 'json', cfg.out), result);
+  if (cfg.json) console.log(JSON.stringify(result, null, 2));
+  console.log(describeOne(result.target, result));
+  if (result.sample !== undefined) console.log(`sample answer: ${result.sample.slice(0, 200)}`);
+  console.log(`result: ${file}`);
+});
