@@ -1,0 +1,262 @@
+// One tick of the monitor, independent of the thread it runs on: read every
+// shard, merge, keep the ring, derive windows, and build the snapshot (stats,
+// drift, health, alerts, Prometheus buckets). Baselines are owned here.
+import { dimsOf, type TelemetryBuffers } from '../telemetry/buffers.js';
+import { hdrLoad, hdrOver } from '../telemetry/hdr.js';
+import { ERROR_CODES, LATENCY_CELLS, LATENCY_HIGHEST_US, PRED_BIN_SCHEME, PRED_BINS } from '../telemetry/layout.js';
+import { ShardReader, type ReadStats } from '../telemetry/reader.js';
+import { stdDev } from '../telemetry/welford.js';
+import { loadBaselines, saveBaselines, validateBaseline, type BaselineOutcome } from './baseline.js';
+import { DEFAULT_DRIFT, computeDrift, quantileGroups, type DriftConfig, type DriftInput } from './drift.js';
+import { AlertTracker, DEFAULT_HEALTH, modelHealth, worstStatus, type HealthConfig } from './health.js';
+import type { Baseline, ModelHealth, ModelSnapshot, Snapshot, StatsBlock } from './snapshot.js';
+import { errorsOf, latencyOf, promOf, statsOf } from './stats.js';
+import {
+  CheckpointRing, STAGE_HIST, V_ERRORS, V_PRED_BINS, V_REQUESTS, V_ROWS, V_SUCCESSES, checkpointOf, emptyTotals,
+  mergeShards, windowOf, type Totals,
+} from './totals.js';
+
+export interface ModelInfo { name: string; version: string }
+
+export interface CoordinatorOptions {
+  buffers: TelemetryBuffers;
+  /** Versions by name; names must be those of buffers.models. */
+  models: ModelInfo[];
+  tickMs?: number;
+  /** Window lengths, ms. Default [60 000, 300 000] → "1m", "5m". */
+  windowsMs?: number[];
+  /** Spacing of the cumulative checkpoints; windows are exact to within one step. Default max(tick, shortest window / 12). */
+  ringStepMs?: number;
+  drift?: Partial<DriftConfig>;
+  health?: Partial<HealthConfig>;
+  /** JSON file the baselines persist in; null keeps them in memory only. */
+  baselinePath?: string | null;
+  /** Workers the pool should have; until told (setWorkers), the most ever seen alive. */
+  expectedWorkers?: number;
+}
+
+export const windowName = (ms: number): string =>
+  ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`;
+
+export class Coordinator {
+  readonly tickMs: number;
+  readonly windowsMs: number[];
+  readonly windowNames: string[];
+  readonly drift: DriftConfig;
+  readonly health: HealthConfig;
+  readonly #buffers: TelemetryBuffers;
+  readonly #names: string[];
+  readonly #versions: string[];
+  readonly #reader: ShardReader | null;
+  readonly #totals: Totals[];
+  readonly #ring: CheckpointRing;
+  readonly #start: number;
+  readonly #baselinePath: string | null;
+  readonly #baselines: Map<string, Baseline>;
+  readonly #alerts = new AlertTracker();
+  readonly #lastActivity: number[];
+  readonly #lastUpdated: (string | null)[];
+  #workersReported: { alive: number; expected: number } | null = null;
+  #maxAlive = 0;
+  #seq = 0;
+  #lastNow: number;
+  readonly warnings: string[] = [];
+
+  constructor(opts: CoordinatorOptions, now = Date.now()) {
+    this.#buffers = opts.buffers;
+    this.#names = [...opts.buffers.models];
+    const versions = new Map(opts.models.map((m) => [m.name, String(m.version)]));
+    for (const m of opts.models) {
+      if (!this.#names.includes(m.name)) throw new TypeError(`monitor: model "${m.name}" is not in the telemetry buffers`);
+    }
+    this.#versions = this.#names.map((n) => versions.get(n) ?? '');
+    this.tickMs = positive(opts.tickMs ?? 1000, 'tickMs');
+    this.windowsMs = (opts.windowsMs ?? [60_000, 300_000]).map((w) => positive(w, 'windowsMs'));
+    if (this.windowsMs.length === 0) throw new TypeError('monitor: windowsMs must name at least one window');
+    this.windowNames = this.windowsMs.map(windowName);
+    this.drift = { ...DEFAULT_DRIFT, window: this.windowNames[0], ...opts.drift };
+    this.health = { ...DEFAULT_HEALTH, window: this.windowNames[0], ...opts.health };
+    for (const [what, w] of [['drift', this.drift.window], ['health', this.health.window]] as const) {
+      if (!this.windowNames.includes(w)) throw new TypeError(`monitor: ${what} window "${w}" is not one of ${this.windowNames.join(', ')}`);
+    }
+    this.#reader = opts.buffers.enabled ? new ShardReader(opts.buffers) : null;
+    const slots = dimsOf(opts.buffers).models + 1;
+    this.#totals = Array.from({ length: slots }, emptyTotals);
+    const longest = Math.max(...this.windowsMs);
+    const step = opts.ringStepMs ?? Math.max(this.tickMs, Math.min(...this.windowsMs) / 12);
+    this.#ring = new CheckpointRing(longest, positive(step, 'ringStepMs'));
+    this.#start = now;
+    this.#lastNow = now;
+    // Windows start at zero: traffic before the first tick belongs to them.
+    this.#ring.maybePush(now, () => checkpointOf(now, this.#totals));
+    this.#baselinePath = opts.baselinePath ?? null;
+    if (this.#baselinePath) {
+      const { baselines, warning } = loadBaselines(this.#baselinePath, this.#names);
+      this.#baselines = baselines;
+      if (warning) this.warnings.push(warning);
+    } else {
+      this.#baselines = new Map();
+    }
+    this.#lastActivity = new Array(this.#names.length).fill(-1);
+    this.#lastUpdated = new Array(this.#names.length).fill(null);
+    if (opts.expectedWorkers !== undefined) this.#workersReported = { alive: -1, expected: opts.expectedWorkers };
+  }
+
+  /** From the main thread (the pool's view); alive < 0 means "count the owner table". */
+  setWorkers(alive: number, expected: number): void {
+    this.#workersReported = { alive, expected };
+  }
+
+  tick(now = Date.now()): Snapshot {
+    const t0 = performance.now();
+    const read: ReadStats = this.#reader ? this.#reader.read() : { retries: 0, stale: 0, repaired: 0 };
+    if (this.#reader) mergeShards(this.#reader, this.#totals);
+    this.#lastNow = now;
+    this.#ring.maybePush(now, () => checkpointOf(now, this.#totals));
+    const nowIso = new Date(now).toISOString();
+    const workers = this.#workers();
+    const models: Record<string, ModelSnapshot> = {};
+    const health: Record<string, ModelHealth> = {};
+    const scratch = emptyTotals();
+    this.#names.forEach((name, m) => {
+      const total = this.#totals[m];
+      const activity = total.vec[V_REQUESTS] + total.vec[V_ROWS] + total.vec[V_SUCCESSES] + sumErrors(total.vec);
+      if (activity !== this.#lastActivity[m]) {
+        if (this.#lastActivity[m] !== -1 || activity > 0) this.#lastUpdated[m] = nowIso;
+        this.#lastActivity[m] = activity;
+      }
+      const windows: Record<string, StatsBlock> = {};
+      let driftInput: DriftInput | null = null;
+      this.windowsMs.forEach((ms, i) => {
+        const base = this.#ring.baseFor(now, ms);
+        const w = windowOf(total, base?.models[m], scratch);
+        const active = w.vec[V_REQUESTS] + w.vec[V_ROWS] > 0;
+        windows[this.windowNames[i]] = statsOf(w, Math.max((now - (base?.t ?? this.#start)) / 1000, 0.001), active ? this.#lastUpdated[m] : null);
+        if (this.windowNames[i] === this.drift.window) driftInput = this.#driftInput(w);
+      });
+      const lifetime = statsOf(total, Math.max((now - this.#start) / 1000, 0.001), this.#lastUpdated[m]);
+      lifetime.requests_per_minute = windows[this.windowNames[0]].requests_per_minute;
+      const drift = computeDrift(name, driftInput!, this.#baselines.get(name) ?? null, this.drift, new Date(now));
+      const h = modelHealth(windows[this.health.window], drift, workers, this.health);
+      health[name] = h;
+      models[name] = { name, version: this.#versions[m], lifetime, windows, drift, health: h, prometheus: promOf(total) };
+    });
+    const { alerts, events } = this.#alerts.update(health, new Date(now));
+    const unrouted = this.#totals[this.#names.length].vec;
+    const errors = errorsOf(unrouted);
+    return {
+      schema: 1,
+      seq: ++this.#seq,
+      generated_at: nowIso,
+      started_at: new Date(this.#start).toISOString(),
+      uptime_s: (now - this.#start) / 1000,
+      tick_ms: this.tickMs,
+      window_names: this.windowNames,
+      model_order: this.#names,
+      models,
+      unrouted: { total_requests: Math.max(unrouted[V_REQUESTS], sumErrors(unrouted)), error_count: sumErrors(unrouted), errors },
+      workers,
+      health: { status: worstStatus(Object.values(health).map((h) => h.status)), models: health, alerts },
+      alert_events: events,
+      reader: { ...read, tick_cost_ms: performance.now() - t0 },
+      monitoring_enabled: this.#buffers.enabled,
+    };
+  }
+
+  setBaseline(model: string, input: unknown, now = Date.now()): BaselineOutcome {
+    const v = validateBaseline(this.#names, model, input);
+    if (!v.ok) return v;
+    const baseline: Baseline = { ...v.value, source: 'manual', set_at: new Date(now).toISOString(), model_version: this.#version(model) };
+    return this.#store(model, baseline);
+  }
+
+  /** Baseline from a window of the last tick's traffic (default: the drift window; "lifetime" allowed). */
+  captureBaseline(model: string, window?: string, now = Date.now()): BaselineOutcome {
+    const m = this.#names.indexOf(model);
+    if (m < 0) return { ok: false, error: { code: 'model_not_found', field: 'model_name', message: `unknown model "${model}"` } };
+    const name = window ?? this.drift.window;
+    const i = this.windowNames.indexOf(name);
+    if (i < 0 && name !== 'lifetime') {
+      return { ok: false, error: { code: 'invalid_request', field: 'window', message: `window must be one of ${[...this.windowNames, 'lifetime'].join(', ')}` } };
+    }
+    const w = i < 0 ? this.#totals[m] : windowOf(this.#totals[m], this.#ring.baseFor(this.#lastNow, this.windowsMs[i])?.models[m], emptyTotals());
+    const d = this.#driftInput(w);
+    if (d.pred.n < this.drift.minSamples) {
+      return { ok: false, error: { code: 'invalid_request', field: 'window', message: `window ${name} holds ${d.pred.n} predictions; a baseline needs at least ${this.drift.minSamples}` } };
+    }
+    const input = { mean_prediction: d.pred.mean, std_prediction: stdDev(d.pred), mean_latency_ms: d.latency.meanMs, std_latency_ms: d.latency.stdMs };
+    const v = validateBaseline(this.#names, model, input);
+    if (!v.ok) return { ok: false, error: { ...v.error, message: `window ${name}: ${v.error.message}` } };
+    const g = quantileGroups(d.bins, this.drift.psiGroups);
+    const baseline: Baseline = {
+      ...v.value, source: 'captured', set_at: new Date(now).toISOString(), model_version: this.#version(model),
+      window: name, prediction_count: d.pred.n, latency_count: d.latency.count,
+      bins: { scheme: PRED_BIN_SCHEME, edges: g.edges, proportions: g.proportions },
+    };
+    return this.#store(model, baseline);
+  }
+
+  baseline(model: string): Baseline | null {
+    return this.#baselines.get(model) ?? null;
+  }
+
+  #store(model: string, baseline: Baseline): BaselineOutcome {
+    this.#baselines.set(model, baseline);
+    if (this.#baselinePath) {
+      try {
+        saveBaselines(this.#baselinePath, this.#baselines);
+      } catch (e) {
+        // The baseline is in force either way; say it will not survive a restart.
+        this.warnings.push(`baseline for ${model} not persisted: ${(e as Error).message}`);
+      }
+    }
+    return { ok: true, model, baseline };
+  }
+
+  #version(model: string): string {
+    return this.#versions[this.#names.indexOf(model)] ?? '';
+  }
+
+  #driftInput(w: Totals): DriftInput {
+    let stage: 'end_to_end' | 'inference' = this.drift.latencyStage;
+    let block = latencyOf(w, stage);
+    if (block.count === 0 && stage === 'end_to_end') {
+      stage = 'inference';
+      block = latencyOf(w, stage);
+    }
+    const at = STAGE_HIST[stage];
+    const h = hdrLoad(stdHdr, w.vec.subarray(at, at + LATENCY_CELLS));
+    return {
+      pred: { ...w.pred },
+      bins: w.vec.slice(V_PRED_BINS, V_PRED_BINS + PRED_BINS),
+      latency: { stage, count: block.count, meanMs: block.avg, stdMs: block.count > 1 ? h.stdDeviation / 1000 : 0 },
+    };
+  }
+
+  #workers(): Snapshot['workers'] {
+    const shards: Snapshot['workers']['shards'] = [];
+    let owned = 0;
+    for (let w = 0; this.#reader && w < this.#reader.dims.workerShards; w++) {
+      const owner = this.#reader.owner(w);
+      if (owner !== 0) owned++;
+      shards.push({ shard: w, owner, claims: this.#reader.claims(w) });
+    }
+    this.#maxAlive = Math.max(this.#maxAlive, owned);
+    const r = this.#workersReported;
+    if (r && r.alive >= 0) return { alive: r.alive, expected: r.expected, source: 'reported', shards };
+    return { alive: owned, expected: r ? r.expected : this.#maxAlive, source: 'owner_table', shards };
+  }
+}
+
+const stdHdr = hdrOver(new Float64Array(LATENCY_CELLS), LATENCY_HIGHEST_US);
+
+function sumErrors(vec: Float64Array): number {
+  let s = 0;
+  for (let e = V_ERRORS; e < V_ERRORS + ERROR_CODES.length; e++) s += vec[e];
+  return s;
+}
+
+function positive(x: number, name: string): number {
+  if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) throw new TypeError(`monitor: ${name} must be a positive number`);
+  return x;
+}

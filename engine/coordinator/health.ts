@@ -1,0 +1,94 @@
+// Health per model from its checks, the overall status, and alerts that
+// remember since when they have been active.
+import type {
+  Alert, AlertEvent, CheckStatus, DriftReport, HealthCheck, HealthStatus, ModelHealth, StatsBlock,
+} from './snapshot.js';
+
+export interface HealthConfig {
+  /** Window the error-rate and p99 checks look at. */
+  window: string;
+  errorRateDegraded: number;
+  errorRateUnhealthy: number;
+  /** Fewer requests than this in the window: the error-rate check passes (too few to judge). */
+  minRequests: number;
+  /** p99 end-to-end objective; above it degraded, above factor × it unhealthy. */
+  p99ObjectiveMs: number;
+  p99UnhealthyFactor: number;
+}
+
+export const DEFAULT_HEALTH: Omit<HealthConfig, 'window'> = {
+  errorRateDegraded: 0.01, errorRateUnhealthy: 0.05, minRequests: 20, p99ObjectiveMs: 50, p99UnhealthyFactor: 2,
+};
+
+export interface Workers { alive: number; expected: number }
+
+export function modelHealth(w: StatsBlock, drift: DriftReport, workers: Workers, cfg: HealthConfig): ModelHealth {
+  const checks: HealthCheck[] = [errorRate(w, cfg), latencyP99(w, cfg), driftCheck(drift), workersCheck(workers)];
+  const status: HealthStatus = checks.some((c) => c.status === 'fail') ? 'unhealthy'
+    : checks.some((c) => c.status === 'warn') ? 'degraded' : 'healthy';
+  return { status, checks };
+}
+
+function errorRate(w: StatsBlock, cfg: HealthConfig): HealthCheck {
+  const threshold = { degraded: cfg.errorRateDegraded, unhealthy: cfg.errorRateUnhealthy, min_requests: cfg.minRequests, window: cfg.window };
+  if (w.total_requests < cfg.minRequests) {
+    return { name: 'error_rate', status: 'pass', value: w.error_rate, threshold, detail: `${w.total_requests} requests in ${cfg.window}: too few to judge` };
+  }
+  const status: CheckStatus = w.error_rate >= cfg.errorRateUnhealthy ? 'fail' : w.error_rate >= cfg.errorRateDegraded ? 'warn' : 'pass';
+  return { name: 'error_rate', status, value: w.error_rate, threshold, detail: `${w.error_count} errors of ${w.total_requests} requests in ${cfg.window}` };
+}
+
+function latencyP99(w: StatsBlock, cfg: HealthConfig): HealthCheck {
+  const objective = cfg.p99ObjectiveMs, hard = objective * cfg.p99UnhealthyFactor;
+  const threshold = { degraded_ms: objective, unhealthy_ms: hard, window: cfg.window };
+  const l = w.latency_ms;
+  if (l.count === 0) return { name: 'latency_p99', status: 'pass', value: null, threshold, detail: `no requests in ${cfg.window}` };
+  const status: CheckStatus = l.p99 > hard ? 'fail' : l.p99 > objective ? 'warn' : 'pass';
+  return { name: 'latency_p99', status, value: l.p99, threshold, detail: `end-to-end p99 ${l.p99} ms over ${l.count} requests` };
+}
+
+function driftCheck(d: DriftReport): HealthCheck {
+  const threshold = { window: d.window, degraded_at: 'medium' };
+  const status: CheckStatus = d.severity === 'none' ? 'pass' : 'warn';
+  return { name: 'drift', status, value: d.severity, threshold, detail: d.message };
+}
+
+function workersCheck(w: Workers): HealthCheck {
+  const threshold = { expected: w.expected };
+  const status: CheckStatus = w.expected > 0 && w.alive === 0 ? 'fail' : w.alive < w.expected ? 'warn' : 'pass';
+  return { name: 'workers', status, value: w.alive, threshold, detail: `${w.alive} of ${w.expected} inference workers alive` };
+}
+
+const order: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
+export const worstStatus = (all: HealthStatus[]): HealthStatus =>
+  all.reduce<HealthStatus>((a, b) => (order[b] > order[a] ? b : a), 'healthy');
+
+/** Tracks active alerts across ticks so `since` survives, and reports what was raised or resolved. */
+export class AlertTracker {
+  readonly #active = new Map<string, Alert>();
+
+  update(models: Record<string, ModelHealth>, now: Date): { alerts: Alert[]; events: AlertEvent[] } {
+    const at = now.toISOString();
+    const events: AlertEvent[] = [];
+    const seen = new Set<string>();
+    for (const [model, h] of Object.entries(models)) {
+      for (const c of h.checks) {
+        if (c.status === 'pass') continue;
+        const key = `${model}\u0000${c.name}`;
+        seen.add(key);
+        const severity = c.status === 'fail' ? 'critical' : 'warning';
+        const prev = this.#active.get(key);
+        const alert: Alert = { model, kind: c.name, severity, since: prev?.since ?? at, message: c.detail };
+        if (!prev || prev.severity !== severity) events.push({ event: 'raised', alert, at });
+        this.#active.set(key, alert);
+      }
+    }
+    for (const [key, alert] of this.#active) {
+      if (!seen.has(key)) {
+        this.#active.delete(key);
+        events.push({ event: 'resolved', alert, at });
+      }
+    }
+    return { alerts: [...this.#active.values()], events };
+  }
+}

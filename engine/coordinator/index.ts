@@ -1,0 +1,9 @@
+// The monitoring API the server uses: start the coordinator thread, serve its snapshots.
+export { startMonitor, type Monitor, type MonitorOptions } from './monitor.js';
+export { statsBody, healthBody, driftBody } from './bodies.js';
+export { prometheusText, PROMETHEUS_CONTENT_TYPE } from './prometheus.js';
+export { validateBaseline, type BaselineOutcome, type BaselineError } from './baseline.js';
+export { DEFAULT_DRIFT, type DriftConfig } from './drift.js';
+export { DEFAULT_HEALTH, type HealthConfig } from './health.js';
+export type { ModelInfo } from './coordinator.js';
+export type * from './snapshot.js';

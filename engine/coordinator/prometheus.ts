@@ -1,0 +1,78 @@
+// GET /metrics: Prometheus text exposition (format 0.0.4) of a snapshot.
+// Histograms are real: cumulative buckets summed from the HDR cells.
+import { ERROR_CODES } from '../telemetry/layout.js';
+import type { PromHistogram, Snapshot, StatsBlock } from './snapshot.js';
+import { BATCH_LE, LATENCY_LE_S } from './stats.js';
+import { STAGES } from './totals.js';
+
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+const esc = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+const num = (x: number): string => (Number.isFinite(x) ? String(x) : Number.isNaN(x) ? 'NaN' : x > 0 ? '+Inf' : '-Inf');
+const STATUS_VALUE = { healthy: 0, degraded: 1, unhealthy: 2 } as const;
+const SEVERITY_VALUE = { none: 0, medium: 1, high: 2 } as const;
+
+export function prometheusText(s: Snapshot): string {
+  const out: string[] = [];
+  const family = (name: string, type: string, help: string): void => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+  };
+  const models = s.model_order.map((n) => s.models[n]);
+
+  family('ctr_requests_total', 'counter', 'Prediction requests received.');
+  for (const m of models) out.push(`ctr_requests_total{model="${esc(m.name)}"} ${num(m.lifetime.total_requests)}`);
+  out.push(`ctr_requests_total{model=""} ${num(s.unrouted.total_requests)}`);
+
+  family('ctr_successes_total', 'counter', 'Requests answered with a prediction.');
+  for (const m of models) out.push(`ctr_successes_total{model="${esc(m.name)}"} ${num(m.lifetime.successful_requests)}`);
+
+  family('ctr_errors_total', 'counter', 'Requests answered with an error, by error code (model="" before a model was known).');
+  for (const m of models) {
+    for (const c of ERROR_CODES) out.push(`ctr_errors_total{model="${esc(m.name)}",code="${c}"} ${num(m.lifetime.errors[c])}`);
+  }
+  for (const c of ERROR_CODES) out.push(`ctr_errors_total{model="",code="${c}"} ${num(s.unrouted.errors[c])}`);
+
+  family('ctr_inference_failures_total', 'counter', 'Rows whose inference failed in a worker.');
+  for (const m of models) out.push(`ctr_inference_failures_total{model="${esc(m.name)}"} ${num(m.lifetime.inference_failures)}`);
+
+  family('ctr_stage_latency_seconds', 'histogram', 'Server-side latency per request by stage (queue_wait, inference, end_to_end).');
+  for (const m of models) {
+    for (const st of STAGES) histogram(out, 'ctr_stage_latency_seconds', `model="${esc(m.name)}",stage="${st}"`, m.prometheus.stages[st], LATENCY_LE_S);
+  }
+
+  family('ctr_batch_size', 'histogram', 'Rows per inference batch.');
+  for (const m of models) histogram(out, 'ctr_batch_size', `model="${esc(m.name)}"`, m.prometheus.batch_size, BATCH_LE);
+
+  family('ctr_predictions_total', 'counter', 'Predictions made.');
+  for (const m of models) out.push(`ctr_predictions_total{model="${esc(m.name)}"} ${num(m.lifetime.prediction.count)}`);
+  for (const [metric, help, pick] of [
+    ['ctr_prediction_mean', 'Mean predicted CTR over the window ("lifetime" or a window name).', (b: StatsBlock) => b.prediction.mean],
+    ['ctr_prediction_std', 'Standard deviation of predicted CTR over the window.', (b: StatsBlock) => b.prediction.std],
+  ] as const) {
+    family(metric, 'gauge', help);
+    for (const m of models) {
+      for (const [w, b] of [['lifetime', m.lifetime] as const, ...Object.entries(m.windows)]) {
+        out.push(`${metric}{model="${esc(m.name)}",window="${w}"} ${num(pick(b))}`);
+      }
+    }
+  }
+
+  family('ctr_drift_severity', 'gauge', 'Drift severity of the model: 0 none, 1 medium, 2 high.');
+  for (const m of models) out.push(`ctr_drift_severity{model="${esc(m.name)}"} ${SEVERITY_VALUE[m.drift.severity]}`);
+  family('ctr_model_health', 'gauge', 'Model health: 0 healthy, 1 degraded, 2 unhealthy.');
+  for (const m of models) out.push(`ctr_model_health{model="${esc(m.name)}"} ${STATUS_VALUE[m.health.status]}`);
+  family('ctr_workers_alive', 'gauge', 'Inference workers alive.');
+  out.push(`ctr_workers_alive ${s.workers.alive}`);
+  family('ctr_workers_expected', 'gauge', 'Inference workers the pool should have.');
+  out.push(`ctr_workers_expected ${s.workers.expected}`);
+  family('ctr_alerts_active', 'gauge', 'Active monitoring alerts.');
+  out.push(`ctr_alerts_active ${s.health.alerts.length}`);
+  return out.join('\n') + '\n';
+}
+
+function histogram(out: string[], name: string, labels: string, h: PromHistogram, bounds: number[]): void {
+  bounds.forEach((le, i) => out.push(`${name}_bucket{${labels},le="${le}"} ${num(h.le_counts[i] ?? 0)}`));
+  out.push(`${name}_bucket{${labels},le="+Inf"} ${num(h.count)}`);
+  out.push(`${name}_sum{${labels}} ${num(h.sum)}`);
+  out.push(`${name}_count{${labels}} ${num(h.count)}`);
+}

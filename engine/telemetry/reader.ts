@@ -1,0 +1,105 @@
+// The reader's half of the seqlock protocol (layout.ts): copy every slot
+// consistently, never wait on a writer for long, never return a torn copy.
+import { dimsOf, type TelemetryBuffers } from './buffers.js';
+import {
+  MAIN_SLOT_LEN, WORKER_SLOT_LEN, mainOffset, mainSlot, ownerIndex, claimsIndex, seqIndex,
+  workerOffset, workerSlot, type Dims,
+} from './layout.js';
+import { repairSeq } from './worker_recorder.js';
+
+export interface ReadStats {
+  /** Copies discarded because a write overlapped them. */
+  retries: number;
+  /** Slots whose previous good copy was kept because no consistent copy came within the deadline. */
+  stale: number;
+  /** Half-open seqlocks of released shards closed by the reader. */
+  repaired: number;
+}
+
+/** Time a reader spends on one slot before settling for its previous copy. */
+const SLOT_DEADLINE_MS = 2;
+const nap = new Int32Array(new SharedArrayBuffer(4));
+
+export class ShardReader {
+  readonly dims: Dims;
+  readonly #ctl: Int32Array;
+  readonly #d: Float64Array;
+  readonly #main: Float64Array[];
+  readonly #worker: Float64Array[];
+  readonly #scratchMain: Float64Array;
+  readonly #scratchWorker: Float64Array;
+
+  constructor(buffers: TelemetryBuffers) {
+    if (!buffers.enabled) throw new Error('ShardReader: telemetry is disabled');
+    this.dims = dimsOf(buffers);
+    this.#ctl = new Int32Array(buffers.control);
+    this.#d = new Float64Array(buffers.data);
+    const { models, workerShards } = this.dims;
+    this.#main = Array.from({ length: models + 1 }, () => new Float64Array(MAIN_SLOT_LEN));
+    this.#worker = Array.from({ length: workerShards * models }, () => new Float64Array(WORKER_SLOT_LEN));
+    this.#scratchMain = new Float64Array(MAIN_SLOT_LEN);
+    this.#scratchWorker = new Float64Array(WORKER_SLOT_LEN);
+  }
+
+  /** Last consistent copy of main slot m (m = models: unrouted). Valid until the next read(). */
+  main(m: number): Float64Array {
+    return this.#main[m];
+  }
+
+  /** Last consistent copy of worker shard w's slot for model m. */
+  worker(w: number, m: number): Float64Array {
+    return this.#worker[w * this.dims.models + m];
+  }
+
+  /** Owner threadId of worker shard w (0 = free). */
+  owner(w: number): number {
+    return Atomics.load(this.#ctl, ownerIndex(w));
+  }
+
+  /** Times worker shard w has been claimed. */
+  claims(w: number): number {
+    return Atomics.load(this.#ctl, claimsIndex(w));
+  }
+
+  /** Refresh every slot's copy. */
+  read(): ReadStats {
+    const st: ReadStats = { retries: 0, stale: 0, repaired: 0 };
+    const dims = this.dims;
+    for (let m = 0; m <= dims.models; m++) {
+      this.#readSlot(seqIndex(dims, mainSlot(dims, m)), mainOffset(dims, m), this.#scratchMain, this.#main[m], -1, st);
+    }
+    for (let w = 0; w < dims.workerShards; w++) {
+      for (let m = 0; m < dims.models; m++) {
+        this.#readSlot(seqIndex(dims, workerSlot(dims, w, m)), workerOffset(dims, w, m),
+          this.#scratchWorker, this.#worker[w * dims.models + m], w, st);
+      }
+    }
+    return st;
+  }
+
+  #readSlot(seq: number, off: number, scratch: Float64Array, good: Float64Array, shard: number, st: ReadStats): void {
+    const ctl = this.#ctl, src = this.#d.subarray(off, off + scratch.length);
+    const deadline = performance.now() + SLOT_DEADLINE_MS;
+    for (;;) {
+      const s1 = Atomics.load(ctl, seq);
+      if ((s1 & 1) === 0) {
+        scratch.set(src);
+        if (Atomics.load(ctl, seq) === s1) {
+          good.set(scratch);
+          return;
+        }
+        st.retries++;
+      } else if (shard >= 0 && Atomics.load(ctl, ownerIndex(shard)) === 0) {
+        // Released shard with an open seqlock: its writer is gone, close it.
+        repairSeq(ctl, seq);
+        st.repaired++;
+        continue;
+      }
+      if (performance.now() > deadline) {
+        st.stale++;
+        return;
+      }
+      if (s1 & 1) Atomics.wait(nap, 0, 0, 0.05);
+    }
+  }
+}
