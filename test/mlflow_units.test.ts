@@ -142,3 +142,10 @@ test('run name shows model, version, host and start time without spaces', () => 
   assert.equal(runName({ model: 'xgboost', version: '1', host: 'web 3', startTime: Date.UTC(2025, 0, 2, 3, 4, 5) }),
     'xgboost-v1@web_3-20250102T030405Z');
 });
+
+test('flattenMetrics turns nested figures into hierarchical keys', async () => {
+  const { flattenMetrics, HEALTH_VALUE } = await import('../engine/mlflow/metric_keys.js');
+  assert.deepEqual(flattenMetrics({ latency_ms: { end_to_end: { p99: 4.2 } }, requests: { window_1m: 120 }, drift: { detected: true },
+    last_updated: '2025-01-01', health: HEALTH_VALUE.degraded }),
+  { 'latency_ms/end_to_end/p99': 4.2, 'requests/window_1m': 120, 'drift/detected': 1, health: 1 });
+});

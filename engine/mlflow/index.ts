@@ -7,3 +7,4 @@ export { resolveFileStoreRoot } from './file_store.js';
 export { isRestUri } from './store_factory.js';
 export { RUN_TAG } from './run_identity.js';
 export type { Clock, MlflowLogger } from './types.js';
+export { flattenMetrics, HEALTH_VALUE, DRIFT_SEVERITY_VALUE } from './metric_keys.js';

@@ -266,8 +266,15 @@ class Sink implements MlflowSink {
     if (!m.runId) {
       const identity = { model: m.name, version: m.version, host: this.host, startTime: this.startTime,
         engineVersion: this.opts.engineVersion ?? 'dev', pid: process.pid, instanceId: this.instanceId, userId: this.userId };
-      const ref = await this.store.createRun({ experimentId, runName: runName(identity), startTime: this.startTime,
-        userId: this.userId, tags: runTags(identity, this.extraTags) });
+      let ref;
+      try {
+        ref = await this.store.createRun({ experimentId, runName: runName(identity), startTime: this.startTime,
+          userId: this.userId, tags: runTags(identity, this.extraTags) });
+      } catch (err) {
+        // The experiment went away (deleted folder or server reset): look it up again next time.
+        if (err instanceof MlflowError && err.errorCode === 'RESOURCE_DOES_NOT_EXIST') this.experimentId = undefined;
+        throw err;
+      }
       m.runId = ref.runId;
       m.paramsLogged = false;
       this.log.info('MLflow run started', { model: m.name, runId: ref.runId, experimentId });
@@ -354,7 +361,8 @@ class Sink implements MlflowSink {
     this.closing = true;
     // Most of the budget for the final flush, the rest for marking runs FINISHED.
     const flushBudget = Math.max(0, deadlineMs - Math.min(1000, deadlineMs / 4));
-    const flushed = this.kick(true);
+    // A sink that never saw a model has nothing to flush: do not create experiments on the way out.
+    const flushed = this.models.size > 0 ? this.kick(true) : Promise.resolve();
     await Promise.race([flushed, delay(flushBudget)]);
     this.closed = true;
     this.wakeLoop?.();
