@@ -124,6 +124,10 @@ export class RestTrackingStore implements TrackingStore {
     }));
   }
 
+  abortInFlight(): void {
+    this.client.abortInFlight();
+  }
+
   async close(): Promise<void> {
     await this.client.close();
   }

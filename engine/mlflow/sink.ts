@@ -384,8 +384,7 @@ class Sink implements MlflowSink {
   }
 
   private abortInFlight(): void {
-    const client = (this.store as { client?: { abortInFlight(): void } }).client;
-    client?.abortInFlight();
+    this.store.abortInFlight?.();
   }
 }
 

@@ -38,6 +38,8 @@ export interface TrackingStore {
   updateRun(runId: string, status: RunStatusName, endTime: number): Promise<void>;
   /** Runs still RUNNING whose tags include all of `tags`. */
   findRunningRuns(experimentId: string, tags: Record<string, string>): Promise<FoundRun[]>;
+  /** Cancels requests in flight (a shutdown deadline); optional for stores that cannot. */
+  abortInFlight?(): void;
   close(): Promise<void>;
 }
 
