@@ -1,0 +1,75 @@
+// Smoke run of the bench code: the load generator for about a second against
+// the uWS echo peer on a loopback port, checking the shape of its report. No
+// timing assertions: this machine is shared and the bench proper is not a test.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startEcho } from '../bench/peers/echo.js';
+import { runLoad, type LoadResult } from '../bench/lib/load_runner.js';
+import { buildPool } from '../bench/lib/request_pool.js';
+import { parseResponses } from '../bench/lib/http_parse.js';
+import { p99Verdict, ratioStats } from '../bench/lib/gate_stats.js';
+import { renderChart } from '../bench/lib/svg_chart.js';
+
+function assertShape(r: LoadResult): void {
+  for (const key of ['latency', 'strict', 'service', 'sendLag'] as const) {
+    for (const p of ['count', 'mean', 'p50', 'p90', 'p99', 'p999', 'max'] as const) assert.equal(typeof r[key][p], 'number', `${key}.${p}`);
+  }
+  assert.ok(r.latency.p50 <= r.latency.p99 && r.latency.p99 <= r.latency.max);
+  assert.equal(typeof r.throughput, 'number');
+  assert.equal(typeof r.generator.cpuCores, 'number');
+  assert.equal(typeof r.generator.bottleneck, 'boolean');
+  assert.equal(r.errorCount, 0, JSON.stringify({ statuses: r.statuses, errors: r.errors }));
+  assert.ok(r.requests.ok > 0);
+  assert.equal(r.statuses['200'], r.requests.ok);
+}
+
+test('load generator drives the echo peer, open and closed loop, JSON and msgpack', async () => {
+  const peer = await startEcho(0);
+  try {
+    const single = buildPool({ kind: 'single', batchSize: 1, format: 'json', size: 64, seed: 1, host: '127.0.0.1', port: peer.port });
+    const open = await runLoad({ host: '127.0.0.1', port: peer.port, mode: 'open', rate: 400, connections: 4, threads: 1, warmupMs: 200, durationMs: 800, requests: single.requests, rowsPerRequest: 1 });
+    assert.equal(open.mode, 'open');
+    assert.equal(open.offeredRate, 400);
+    assertShape(open);
+    assert.match(open.sample ?? '', /"ctr"/);
+
+    const batch = buildPool({ kind: 'batch', batchSize: 8, format: 'msgpack', size: 16, seed: 2, host: '127.0.0.1', port: peer.port });
+    const closed = await runLoad({ host: '127.0.0.1', port: peer.port, mode: 'closed', rate: 0, connections: 2, threads: 1, warmupMs: 100, durationMs: 400, requests: batch.requests, rowsPerRequest: batch.rowsPerRequest });
+    assert.equal(closed.mode, 'closed');
+    assert.equal(closed.offeredRate, null);
+    assertShape(closed);
+    assert.equal(closed.rowsPerRequest, 8);
+  } finally {
+    peer.close();
+  }
+});
+
+test('response framing survives any split of the byte stream', () => {
+  const stream = Buffer.from(
+    'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello' +
+    'HTTP/1.1 503 Service Unavailable\r\ncontent-length: 2\r\nRetry-After: 1\r\n\r\n{}' +
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n' +
+    'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', 'latin1');
+  for (let cut = 1; cut < stream.length; cut++) {
+    const seen: [number, boolean][] = [];
+    let rest = stream.subarray(0, cut);
+    let used = parseResponses(rest, (s, c) => seen.push([s, c]));
+    rest = Buffer.concat([rest.subarray(used), stream.subarray(cut)]);
+    used = parseResponses(rest, (s, c) => seen.push([s, c]));
+    assert.equal(used, rest.length, `cut at ${cut}`);
+    assert.deepEqual(seen, [[200, false], [503, false], [200, false], [400, true]], `cut at ${cut}`);
+  }
+});
+
+test('gate verdict: a consistent slowdown fails, round-to-round noise alone passes', () => {
+  const slow = ratioStats([1, 2, 3, 4, 5].map((i) => ({ base: 1 + i / 100, current: 2 + i / 50 })));
+  assert.equal(p99Verdict(slow, 0.1).regressed, true);
+  const noisy = ratioStats([[1, 1.3], [1.2, 1], [1, 0.9], [1.1, 1.25], [1, 1.05]].map(([base, current]) => ({ base, current })));
+  assert.equal(p99Verdict(noisy, 0.1).regressed, false);
+});
+
+test('chart is well-formed SVG', () => {
+  const svg = renderChart({ title: 'a < b', xLabel: 'x', yLabel: 'y', series: [{ label: 's', color: '#000', points: [{ x: 1, y: 0.5 }, { x: 2, y: 3 }] }] });
+  assert.match(svg, /^<svg[^]*<\/svg>\n$/);
+  assert.match(svg, /a &lt; b/);
+});
