@@ -10,7 +10,7 @@ const USAGE = `usage: node dist/bench/loadgen.js [options]
   --url http://127.0.0.1:PORT                 use a running server instead
   --mode open|closed      open loop at --rate (latency from schedule) or closed-loop max throughput
   --rate N                offered requests/s (open loop)
-  --connections N (64)  --threads N (1, generator threads)  --duration S (10)  --warmup S (3)
+  --connections N (64, closed loop)  --open-connections N (256, open loop)  --threads N (1, generator threads)  --duration S (10)  --warmup S (3)
   --kind single|batch  --batch-size N (32)  --format json|msgpack  --model NAME
   --tool auto|wrk|own     closed-loop generator (auto: wrk when installed)  --wrk-threads N (2)
   --server-env K=V        extra environment for the started server (repeatable)

@@ -59,6 +59,8 @@ export interface ThreadResult {
   errors: Record<string, number>;
   /** Event-loop utilisation of this thread over the measured window (1 = saturated). */
   elu: number;
+  /** Most due requests ever waiting for a free connection at once (open loop). */
+  backlogMax: number;
   sample?: string;
 }
 
@@ -101,6 +103,7 @@ export function runThread(spec: ThreadSpec): Promise<ThreadResult> {
     let elu0 = performance.eventLoopUtilization();
     let eluStarted = false;
     let eluMeasured = 0;
+    let backlogMax = 0;
 
     // Open-loop schedule: this thread's k-th slot is global slot thread + k*threads.
     let k = 0;
@@ -140,6 +143,7 @@ export function runThread(spec: ThreadSpec): Promise<ThreadResult> {
         send(idle.pop()!, schedOf(k), runSeen[runHead], now);
         k++;
       }
+      if (kSeen - k > backlogMax) backlogMax = kSeen - k;
       if (runHead > 1024) { runEnd.splice(0, runHead); runSeen.splice(0, runHead); runHead = 0; }
     }
 
@@ -247,7 +251,7 @@ export function runThread(spec: ThreadSpec): Promise<ThreadResult> {
       }
       resolve({
         latency: encodeHistogram(latency), strict: encodeHistogram(strict), service: encodeHistogram(service), sendLag: encodeHistogram(sendLag),
-        offered, completed, ok, statuses, errors, elu: eluMeasured, sample,
+        offered, completed, ok, statuses, errors, elu: eluMeasured, backlogMax, sample,
       });
     }
 

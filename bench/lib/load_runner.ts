@@ -48,7 +48,7 @@ export interface LoadResult {
   service: LatencySummary;
   /** Scheduled → first generator wake-up (open loop): the generator's own lateness. */
   sendLag: LatencySummary;
-  generator: { cpuCores: number; eluMax: number; bottleneck: boolean; note: string };
+  generator: { cpuCores: number; eluMax: number; bottleneck: boolean; note: string; backlogMax: number };
   server?: { cpuCores: number; rssMB: number };
   sample?: string;
 }
@@ -84,7 +84,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
 
   const latency = newHistogram(), strict = newHistogram(), service = newHistogram(), sendLag = newHistogram();
   const statuses: Record<string, number> = {}, errors: Record<string, number> = {};
-  let offered = 0, completed = 0, ok = 0, eluMax = 0;
+  let offered = 0, completed = 0, ok = 0, eluMax = 0, backlogMax = 0;
   let sample: string | undefined;
   for (const p of parts) {
     latency.add(decodeHistogram(p.latency));
@@ -95,6 +95,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     for (const [k, v] of Object.entries(p.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
     for (const [k, v] of Object.entries(p.errors)) errors[k] = (errors[k] ?? 0) + v;
     eluMax = Math.max(eluMax, p.elu);
+    backlogMax += p.backlogMax;
     sample ??= p.sample;
   }
   let errorCount = 0;
@@ -105,9 +106,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const cpuCores = (cpu.user + cpu.system) / 1000 / wallMs;
   // Saturated: an event loop busy nearly all the time, or every thread's core used up.
   const bottleneck = eluMax > 0.9 || cpuCores > 0.9 * threads;
-  const note = bottleneck
+  let note = bottleneck
     ? `generator saturated (event loop ${(eluMax * 100).toFixed(0)}% busy, ${cpuCores.toFixed(2)} cores on ${threads} thread(s)): figures are a lower bound on the server; add --threads or use wrk`
     : `generator had headroom (event loop ${(eluMax * 100).toFixed(0)}% busy, ${cpuCores.toFixed(2)} cores)`;
+  // Requests that waited for a connection: the server fell behind (or --open-connections is too small for rate × latency).
+  if (o.mode === 'open' && backlogMax > 0) note += `; up to ${backlogMax} due requests waited for a free connection (of ${o.connections})`;
   const seconds = o.durationMs / 1000;
   const result: LoadResult = {
     tool: 'ctr-loadgen', mode: o.mode, offeredRate: o.mode === 'open' ? o.rate : null,
@@ -115,7 +118,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     throughput: round(ok / seconds), rowsPerRequest: o.rowsPerRequest, rowsPerSec: round((ok * o.rowsPerRequest) / seconds),
     requests: { offered, completed, ok }, statuses, errors, errorCount,
     latency: summarize(latency), strict: summarize(strict), service: summarize(service), sendLag: summarize(sendLag),
-    generator: { cpuCores: round2(cpuCores), eluMax: round2(eluMax), bottleneck, note },
+    generator: { cpuCores: round2(cpuCores), eluMax: round2(eluMax), bottleneck, note, backlogMax },
     sample,
   };
   if (srv0 !== null && srv1 !== null) {

@@ -46,7 +46,7 @@ export async function measure(cfg: CommonConfig, ep: Endpoint, pool: RequestPool
   }
   if (m.mode === 'open' && (m.rate === undefined || m.rate <= 0)) throw new Error('open loop needs a rate');
   return runLoad({
-    host: ep.host, port: ep.port, mode: m.mode, rate: m.rate ?? 0, connections: cfg.connections,
+    host: ep.host, port: ep.port, mode: m.mode, rate: m.rate ?? 0, connections: m.mode === 'open' ? cfg.openConnections : cfg.connections,
     threads: cfg.threads, warmupMs, durationMs, requests: pool.requests, rowsPerRequest: pool.rowsPerRequest,
     serverPid: ep.pid,
   });

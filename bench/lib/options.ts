@@ -10,6 +10,7 @@ export const COMMON_OPTIONS = {
   mode: { type: 'string', default: 'open' },
   rate: { type: 'string' },
   connections: { type: 'string', default: '64' },
+  'open-connections': { type: 'string', default: '256' },
   threads: { type: 'string', default: '1' },
   duration: { type: 'string', default: '10' },
   warmup: { type: 'string', default: '3' },
@@ -33,7 +34,10 @@ export interface CommonConfig {
   url?: URL;
   mode: 'open' | 'closed';
   rate?: number;
+  /** Closed loop: the concurrency. */
   connections: number;
+  /** Open loop: enough that requests never queue for a connection unless the server is overloaded. */
+  openConnections: number;
   threads: number;
   durationMs: number;
   warmupMs: number;
@@ -81,6 +85,7 @@ export function parseCommon(values: Record<string, string | boolean | string[] |
     mode: oneOf('mode', s('mode')!, ['open', 'closed'] as const),
     rate: s('rate') !== undefined ? num('rate', s('rate'), 1) : undefined,
     connections: num('connections', s('connections'), 1),
+    openConnections: num('open-connections', s('open-connections'), 1),
     threads: num('threads', s('threads'), 1),
     durationMs: num('duration', s('duration'), 0.1) * 1000,
     warmupMs: num('warmup', s('warmup')) * 1000,

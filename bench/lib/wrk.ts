@@ -102,7 +102,7 @@ export async function runWrkLoad(o: WrkOptions): Promise<LoadResult> {
       latency, strict: latency, service: latency, sendLag: { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 },
       generator: {
         cpuCores: Math.round(cpuCores * 100) / 100, eluMax: NaN,
-        bottleneck: cpuCores > 0.9 * o.threads,
+        bottleneck: cpuCores > 0.9 * o.threads, backlogMax: 0,
         note: cpuCores > 0.9 * o.threads ? `wrk used ${cpuCores.toFixed(2)} cores of its ${o.threads} thread(s): add -t` : 'wrk had headroom',
       },
     };
