@@ -94,6 +94,15 @@ if (isMainThread) {
     const total = reader.worker(0, 0)[W_ROWS] + reader.worker(1, 0)[W_ROWS];
     assert.equal(total, before + 40);
   });
+  test('a replacement that starts before its predecessor is released waits for the shard', async () => {
+    const buffers = createTelemetry({ models: ['m'], workerShards: 1 });
+    claimWorkerShard(buffers, 900);
+    setTimeout(() => releaseWorkerShard(buffers, 900), 50);
+    const next = await spawn({ buffers, batches: 1, hang: 'none' });
+    assert.equal(next.shard, 0);
+    await next.worker.terminate();
+    assert.throws(() => claimWorkerShard(buffers, 901, { waitMs: 20 }), /all 1 worker shards are owned/);
+  });
 } else {
   writer();
 }

@@ -18,6 +18,8 @@ export interface WorkerRecorder {
   recordFailure(modelIndex: number, rows: number): void;
 }
 
+const nap = new Int32Array(new SharedArrayBuffer(4));
+
 const NOOP_WORKER: WorkerRecorder = {
   shard: -1,
   recordBatch() {},
@@ -26,21 +28,23 @@ const NOOP_WORKER: WorkerRecorder = {
 
 /**
  * Claim a free worker shard for `threadId` (worker_threads' threadId) and return its recorder.
- * If this thread already owns a shard, that one is returned. Throws when every shard is owned.
+ * If this thread already owns a shard, that one is returned. When every shard is owned it
+ * waits up to `waitMs` (default 2000) for a release — a replacement worker can start before
+ * the main thread has released its predecessor — then throws.
  */
-export function claimWorkerShard(buffers: TelemetryBuffers, threadId: number): WorkerRecorder {
+export function claimWorkerShard(buffers: TelemetryBuffers, threadId: number, opts: { waitMs?: number } = {}): WorkerRecorder {
   if (!buffers.enabled) return NOOP_WORKER;
   if (!Number.isInteger(threadId) || threadId <= 0) {
     throw new TypeError('claimWorkerShard: threadId must be a positive integer (a worker thread id)');
   }
   const ctl = new Int32Array(buffers.control);
   const dims = dimsOf(buffers);
-  let shard = -1;
-  for (let w = 0; w < dims.workerShards && shard < 0; w++) {
-    if (Atomics.load(ctl, ownerIndex(w)) === threadId) shard = w;
-  }
-  for (let w = 0; w < dims.workerShards && shard < 0; w++) {
-    if (Atomics.compareExchange(ctl, ownerIndex(w), 0, threadId) === 0) shard = w;
+  const deadline = Date.now() + (dims.workerShards > 0 ? opts.waitMs ?? 2000 : 0);
+  let shard = tryClaim(ctl, dims, threadId);
+  while (shard < 0 && Date.now() < deadline) {
+    // Startup only, never the request path: a short sleep beats failing the worker.
+    Atomics.wait(nap, 0, 0, 10);
+    shard = tryClaim(ctl, dims, threadId);
   }
   if (shard < 0) {
     throw new Error(`claimWorkerShard: all ${dims.workerShards} worker shards are owned; allocate more workerShards`);
@@ -48,6 +52,16 @@ export function claimWorkerShard(buffers: TelemetryBuffers, threadId: number): W
   Atomics.add(ctl, claimsIndex(shard), 1);
   repairShard(ctl, dims, shard);
   return new ShardRecorder(ctl, new Float64Array(buffers.data), dims, shard);
+}
+
+function tryClaim(ctl: Int32Array, dims: Dims, threadId: number): number {
+  for (let w = 0; w < dims.workerShards; w++) {
+    if (Atomics.load(ctl, ownerIndex(w)) === threadId) return w;
+  }
+  for (let w = 0; w < dims.workerShards; w++) {
+    if (Atomics.compareExchange(ctl, ownerIndex(w), 0, threadId) === 0) return w;
+  }
+  return -1;
 }
 
 /**
