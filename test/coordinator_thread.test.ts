@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { createTelemetry, type TelemetryBuffers } from '../engine/telemetry/buffers.js';
 import { claimWorkerShard, releaseWorkerShard } from '../engine/telemetry/worker_recorder.js';
 import { createMainRecorder, UNROUTED } from '../engine/telemetry/main_recorder.js';
-import { startMonitor, type Monitor } from '../engine/coordinator/monitor.js';
+import { kThread, startMonitor, type Monitor } from '../engine/coordinator/monitor.js';
+import type { Worker } from 'node:worker_threads';
 import { driftBody, healthBody, statsBody } from '../engine/coordinator/bodies.js';
 import { prometheusText } from '../engine/coordinator/prometheus.js';
 import type { Snapshot } from '../engine/coordinator/snapshot.js';
@@ -205,6 +206,27 @@ test('monitoring off: recorders are no-ops of the same shape, the monitor still 
     const s = mon.latest();
     assert.equal(s.monitoring_enabled, false);
     assert.equal(statsBody(s).models.m.total_requests, 0);
+  } finally {
+    await mon.close();
+  }
+});
+
+test('a coordinator thread that dies is restarted with lifetime totals and baselines intact', async () => {
+  const buffers = createTelemetry({ models: ['m'], workerShards: 1 });
+  const warnings: string[] = [];
+  const mon = await startMonitor({ buffers, models: [{ name: 'm', version: '1' }], tickMs: 100, onWarning: (m) => warnings.push(m) });
+  try {
+    createMainRecorder(buffers).countRequest(0, 42);
+    const good = { mean_prediction: 0.02, std_prediction: 0.01, mean_latency_ms: 5, std_latency_ms: 1 };
+    assert.ok((await mon.setBaseline('m', good)).ok);
+    const before = await nextSnapshot(mon, (s) => s.models.m.lifetime.total_requests === 42);
+    const thread = (mon as unknown as { [kThread]: () => Worker })[kThread]();
+    await thread.terminate();
+    assert.ok(mon.latest().models.m, 'latest() still answers while the thread is down');
+    const after = await nextSnapshot(mon, (s) => s.started_at !== before.started_at, 4000);
+    assert.equal(after.models.m.lifetime.total_requests, 42, 'cumulative shards outlive the thread');
+    assert.equal(after.models.m.drift.baseline!.mean_latency_ms, 5, 'the baseline in force was handed over');
+    assert.ok(warnings.some((w) => /restarting/.test(w)), warnings.join('; '));
   } finally {
     await mon.close();
   }

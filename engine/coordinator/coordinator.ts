@@ -33,6 +33,10 @@ export interface CoordinatorOptions {
   baselinePath?: string | null;
   /** Workers the pool should have; until told (setWorkers), the most ever seen alive. */
   expectedWorkers?: number;
+  /** Baselines already in force (a restarted thread); the file's entries win for the same model. */
+  baselines?: Record<string, Baseline>;
+  /** The pool's last report of its workers (a restarted thread). */
+  workersReported?: { alive: number; expected: number };
 }
 
 export const windowName = (ms: number): string =>
@@ -99,7 +103,11 @@ export class Coordinator {
     }
     this.#lastActivity = new Array(this.#names.length).fill(-1);
     this.#lastUpdated = new Array(this.#names.length).fill(null);
+    for (const [model, b] of Object.entries(opts.baselines ?? {})) {
+      if (this.#names.includes(model) && !this.#baselines.has(model)) this.#baselines.set(model, b);
+    }
     if (opts.expectedWorkers !== undefined) this.#workersReported = { alive: -1, expected: opts.expectedWorkers };
+    if (opts.workersReported) this.#workersReported = { ...opts.workersReported };
   }
 
   /** From the main thread (the pool's view); alive < 0 means "count the owner table". */

@@ -9,7 +9,7 @@ import type { CoordinatorOptions, ModelInfo } from './coordinator.js';
 import type { DriftConfig } from './drift.js';
 import type { HealthConfig } from './health.js';
 import type { FromThread, ThreadData, ToThread } from './protocol.js';
-import type { Snapshot } from './snapshot.js';
+import type { Baseline, Snapshot } from './snapshot.js';
 
 export interface MonitorOptions {
   buffers: TelemetryBuffers;
@@ -42,7 +42,19 @@ export interface Monitor {
   close(): Promise<void>;
 }
 
-/** Start the coordinator thread; resolves with the monitor once the first snapshot has arrived. */
+/** Symbol under which a Monitor exposes its current thread (tests use it to kill the thread). */
+export const kThread = Symbol('ctr-engine.monitor.thread');
+
+/** Delay before a coordinator thread that died is started again. */
+const RESTART_DELAY_MS = 1000;
+
+/**
+ * Start the coordinator thread; resolves with the monitor once the first
+ * snapshot has arrived. If the thread dies later, it is started again (the
+ * shards are cumulative, so lifetime figures survive; windows refill; the
+ * baselines in force are handed over), and latest() keeps the last snapshot
+ * meanwhile.
+ */
 export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
   const options: CoordinatorOptions = {
     buffers: opts.buffers,
@@ -55,9 +67,6 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     expectedWorkers: opts.expectedWorkers,
     ringStepMs: opts.ringStepMs,
   };
-  const data: ThreadData = { options };
-  const worker = new Worker(new URL('./coordinator_thread.js', import.meta.url), { workerData: data });
-  worker.unref();
   const warn = opts.onWarning ?? ((m: string) => console.warn(`[monitor] ${m}`));
   const names = opts.buffers.models;
   const listeners = new Set<(s: Snapshot) => void>();
@@ -65,9 +74,12 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
   let nextId = 1;
   let latest: Snapshot | null = null;
   let closed = false;
+  let workers: { alive: number; expected: number } | null = null;
+  let worker: Worker;
 
   return new Promise<Monitor>((resolve, reject) => {
-    const monitor: Monitor = {
+    const monitor: Monitor & { [kThread]: () => Worker } = {
+      [kThread]: () => worker,
       latest: () => latest!,
       onSnapshot(cb) {
         listeners.add(cb);
@@ -85,19 +97,16 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
         return request({ type: 'capture', id: nextId++, model, window: windowName });
       },
       setWorkersAlive(alive, expected) {
-        send({ type: 'workers', alive, expected });
+        workers = { alive, expected };
+        if (!closed) worker.postMessage({ type: 'workers', alive, expected } satisfies ToThread);
       },
       async close() {
         if (closed) return;
         closed = true;
-        send({ type: 'close' });
+        worker.postMessage({ type: 'close' } satisfies ToThread);
         await worker.terminate();
       },
     };
-
-    function send(msg: ToThread): void {
-      if (!closed || msg.type === 'close') worker.postMessage(msg);
-    }
 
     function request(msg: ToThread & { id: number }): Promise<BaselineOutcome> {
       if (closed) return Promise.resolve({ ok: false, error: { code: 'invalid_request', message: 'monitor is closed' } });
@@ -107,28 +116,44 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
       });
     }
 
-    worker.on('message', (msg: FromThread) => {
-      if (msg.type === 'snapshot') {
-        latest = unpack(msg.bytes) as Snapshot;
-        for (const cb of listeners) {
-          try { cb(latest); } catch (e) { warn(`snapshot listener threw: ${(e as Error).message}`); }
+    function spawn(): void {
+      // Baselines in force travel with a restart, so one set without a file survives it too.
+      const baselines: Record<string, Baseline> = {};
+      for (const [name, m] of Object.entries(latest?.models ?? {})) if (m.drift.baseline) baselines[name] = m.drift.baseline;
+      const data: ThreadData = { options: { ...options, baselines, workersReported: workers ?? undefined } };
+      const w = new Worker(new URL('./coordinator_thread.js', import.meta.url), { workerData: data });
+      worker = w;
+      w.unref();
+      w.on('message', (msg: FromThread) => {
+        if (msg.type === 'snapshot') {
+          latest = unpack(msg.bytes) as Snapshot;
+          for (const cb of listeners) {
+            try { cb(latest); } catch (e) { warn(`snapshot listener threw: ${(e as Error).message}`); }
+          }
+          resolve(monitor);
+        } else if (msg.type === 'reply') {
+          pending.get(msg.id)?.(msg.result);
+          pending.delete(msg.id);
+        } else {
+          warn(msg.message);
         }
-        resolve(monitor);
-      } else if (msg.type === 'reply') {
-        pending.get(msg.id)?.(msg.result);
-        pending.delete(msg.id);
-      } else {
-        warn(msg.message);
-      }
-    });
-    worker.on('error', (e) => {
-      if (!latest) reject(e);
-      else warn(`coordinator thread failed: ${e.message}`);
-    });
-    worker.on('exit', (code) => {
-      for (const res of pending.values()) res({ ok: false, error: { code: 'invalid_request', message: 'monitor stopped' } });
-      pending.clear();
-      if (!latest) reject(new Error(`coordinator thread exited (${code}) before its first snapshot`));
-    });
+      });
+      w.on('error', (e) => {
+        if (!latest) reject(e);
+        else warn(`coordinator thread failed: ${e.stack ?? e.message}`);
+      });
+      w.on('exit', (code) => {
+        for (const res of pending.values()) res({ ok: false, error: { code: 'invalid_request', message: 'monitor thread stopped; retry' } });
+        pending.clear();
+        if (!latest) {
+          reject(new Error(`coordinator thread exited (${code}) before its first snapshot`));
+        } else if (!closed) {
+          warn(`coordinator thread exited (${code}); restarting in ${RESTART_DELAY_MS} ms`);
+          setTimeout(() => { if (!closed) spawn(); }, RESTART_DELAY_MS).unref();
+        }
+      });
+    }
+
+    spawn();
   });
 }
