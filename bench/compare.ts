@@ -1,9 +1,11 @@
 // `npm run bench:compare -- --base <git ref>`: the p99 regression gate. Builds
-// the base ref in a temporary worktree, then runs base and current in turns on
-// the same machine, several rounds, flipping who goes first each round
-// (AB BA AB …) so slow drifts of a shared machine hit both sides alike. Each
-// run: open loop at one fixed rate (p99), then closed loop (throughput).
-// Exits 1 when p99 regressed beyond threshold + the noise the rounds show.
+// the base ref in a temporary worktree; then, round after round, starts a
+// fresh server of each build side by side and measures each in turn on the
+// same machine with short runs, flipping who goes first every round (AB BA …). A burst
+// of other work on this shared machine lasts seconds, so it lands inside one
+// round and hits both sides of that round alike; ratios are taken per round.
+// Each run: open loop at one fixed rate (p99), then optionally closed loop
+// (throughput). Exits 1 when p99 regressed beyond threshold and noise.
 import { spawnSync } from 'node:child_process';
 import { measure, poolFor } from './lib/measure.js';
 import { num, parseCli, parseCommon, runMain, UsageError, type CommonConfig } from './lib/options.js';
@@ -18,14 +20,14 @@ import type { LoadResult } from './lib/load_runner.js';
 const USAGE = `usage: npm run bench:compare -- --base <git ref> [options]
   --base REF            the reference build (required)
   --head REF            compare against another ref instead of the current working tree
-  --rounds N (5)        base/current pairs; the order flips every round
+  --rounds N (10)       base/current pairs; the order flips every round (≥ 5 for a 95 % verdict)
   --threshold F (0.10)  allowed p99 growth before noise, as a fraction
   --rate N              open-loop rate for the p99 runs (default: --fraction of the base's closed-loop maximum)
-  --fraction F (0.5)    see --rate
-  --tput-duration S (5) closed-loop throughput run per side and round (0 = skip)
+  --fraction F (0.25)   see --rate; a server well below saturation has a steadier p99, so small per-request costs show
+  --tput-duration S (2) closed-loop throughput run per side and round (0 = skip)
   --no-build            do not rebuild the current tree first
   --keep-worktree       keep the base worktree (reused by the next compare of the same commit)
-  plus loadgen options: --target (engine), --duration (10), --warmup (3), --connections, --kind, --format, --model, --server-env …`;
+  plus loadgen options: --target (engine), --duration (3, per run), --warmup (1, per run), --connections, --kind, --format, --model, --server-env …`;
 
 interface SideRun { side: 'base' | 'head'; round: number; open: LoadResult; closed?: LoadResult }
 
@@ -35,12 +37,14 @@ const ENTRY: Record<TargetName, string> = {
 
 runMain(async () => {
   const v = parseCli({
-    base: { type: 'string' }, head: { type: 'string' }, rounds: { type: 'string', default: '5' },
-    threshold: { type: 'string', default: '0.10' }, fraction: { type: 'string', default: '0.5' },
-    'tput-duration': { type: 'string', default: '5' }, 'no-build': { type: 'boolean', default: false },
+    base: { type: 'string' }, head: { type: 'string' }, rounds: { type: 'string', default: '10' },
+    threshold: { type: 'string', default: '0.10' }, fraction: { type: 'string', default: '0.25' },
+    'tput-duration': { type: 'string', default: '2' }, 'no-build': { type: 'boolean', default: false },
     'keep-worktree': { type: 'boolean', default: false },
   }, USAGE);
   if (typeof v.base !== 'string') throw new UsageError('--base <git ref> is required');
+  if (!process.argv.some((a) => a.startsWith('--duration'))) v.duration = '3';
+  if (!process.argv.some((a) => a.startsWith('--warmup'))) v.warmup = '1';
   const cfg = parseCommon(v);
   if (cfg.url !== undefined) throw new UsageError('compare starts both servers itself; --url does not apply');
   const rounds = num('rounds', v.rounds as string, 1);
@@ -62,47 +66,46 @@ runMain(async () => {
   }
   log(`base ${base.label} = ${base.commit.slice(0, 12)}; current ${head.label} = ${head.commit.slice(0, 12)}`);
 
+  const start = () => Promise.all([base, head].map((t) => startServer(targetSpec(cfg.target, { root: t.root, model: cfg.model, env: cfg.serverEnv }))));
+  let servers = await start();
   try {
-    const once = (tree: BuiltTree, fn: (ep: { host: string; port: number; pid: number }) => Promise<LoadResult[]>) =>
-      runSide(cfg, tree, fn);
     let rate = cfg.rate;
     if (rate === undefined) {
-      const [max] = await once(base, async (ep) => [await measure(cfg, ep, poolFor(cfg, ep), { mode: 'closed', durationMs: Math.max(tputMs, 3000) })]);
+      const ep = { host: servers[0].host, port: servers[0].port, pid: servers[0].pid };
+      const max = await measure(cfg, ep, poolFor(cfg, ep), { mode: 'closed', durationMs: Math.max(tputMs, 3000), warmupMs: 1000 });
       rate = Math.max(1, Math.round(max.throughput * fraction));
       log(`base closed-loop maximum ${max.throughput} req/s → open-loop rate ${rate} req/s (${fraction} of it)`);
     }
     const runs: SideRun[] = [];
     for (let r = 0; r < rounds; r++) {
+      // Fresh servers every round: two instances of one build can differ by
+      // tens of percent for their whole life (thread placement, JIT luck), and
+      // that must become round-to-round noise, not a bias for one side.
+      if (r > 0) { await Promise.all(servers.map((s) => s.stop())); servers = await start(); }
+      const eps = servers.map((s) => ({ host: s.host, port: s.port, pid: s.pid }));
+      const pools = eps.map((ep) => poolFor(cfg, ep));
       const order: ('base' | 'head')[] = r % 2 === 0 ? ['base', 'head'] : ['head', 'base'];
       for (const side of order) {
-        const [open, closed] = await once(side === 'base' ? base : head, async (ep) => {
-          const pool = poolFor(cfg, ep);
-          const o = await measure(cfg, ep, pool, { mode: 'open', rate });
-          const out = [o];
-          if (tputMs > 0) out.push(await measure(cfg, ep, pool, { mode: 'closed', durationMs: tputMs, warmupMs: 0 }));
-          return out;
-        });
-        runs.push({ side, round: r, open, closed });
-        log(`round ${r + 1}/${rounds} ${side}: p99 ${open.latency.p99} ms, p99.9 ${open.latency.p999} ms, errors ${open.errorCount}` +
-          (closed ? `, max ${closed.throughput} req/s` : ''));
+        const i = side === 'base' ? 0 : 1;
+        const open = await measure(cfg, eps[i], pools[i], { mode: 'open', rate });
+        runs.push({ side, round: r, open });
+        log(`round ${r + 1}/${rounds} ${side}: p99 ${open.latency.p99} ms, p99.9 ${open.latency.p999} ms, errors ${open.errorCount}`);
+      }
+      if (tputMs > 0) {
+        for (const side of order) {
+          const i = side === 'base' ? 0 : 1;
+          runs.find((x) => x.round === r && x.side === side)!.closed = await measure(cfg, eps[i], pools[i], { mode: 'closed', durationMs: tputMs, warmupMs: 0 });
+        }
       }
     }
     return report(cfg, base, head, rate, threshold, runs);
   } finally {
+    await Promise.all(servers.map((s) => s.stop()));
     if (v['keep-worktree'] !== true) {
       for (const t of [base, head]) if (t.root !== repo) removeWorktree(repo, t.root);
     }
   }
 });
-
-async function runSide(cfg: CommonConfig, tree: BuiltTree, fn: (ep: { host: string; port: number; pid: number }) => Promise<LoadResult[]>): Promise<LoadResult[]> {
-  const server = await startServer(targetSpec(cfg.target, { root: tree.root, model: cfg.model, env: cfg.serverEnv }));
-  try {
-    return await fn({ host: server.host, port: server.port, pid: server.pid });
-  } finally {
-    await server.stop();
-  }
-}
 
 function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: number, threshold: number, runs: SideRun[]): number {
   const rounds = [...new Set(runs.map((r) => r.round))];
@@ -122,8 +125,9 @@ function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: numbe
       return [r + 1, r % 2 === 0 ? 'base first' : 'cur first', b.open.latency.p99, h.open.latency.p99, round3(h.open.latency.p99 / b.open.latency.p99),
         b.open.latency.p999, h.open.latency.p999, b.closed?.throughput ?? NaN, h.closed?.throughput ?? NaN, b.open.errorCount, h.open.errorCount];
     })));
-  const spread = (s: { median: number; min: number; max: number; noise: number }) => `${s.median.toFixed(3)} [${s.min.toFixed(3)}–${s.max.toFixed(3)}], noise σ ${s.noise.toFixed(3)}`;
-  console.log(`open loop at ${fmt(rate)} req/s, ${cfg.durationMs / 1000} s per run, ${rounds.length} rounds`);
+  const spread = (s: { median: number; min: number; max: number; noise: number; lower95: number | null }) =>
+    `median ${s.median.toFixed(3)}, range ${s.min.toFixed(3)}–${s.max.toFixed(3)}, σ ${s.noise.toFixed(3)}, 95 % lower bound ${s.lower95?.toFixed(3) ?? 'n/a'}`;
+  console.log(`open loop at ${fmt(rate)} req/s, ${cfg.durationMs / 1000} s per run after ${cfg.warmupMs / 1000} s warm-up, ${rounds.length} rounds`);
   console.log(`p99 ratio current/base:    ${spread(p99)}`);
   console.log(`p99.9 ratio current/base:  ${spread(p999)}`);
   if (tput) console.log(`throughput ratio cur/base: ${spread(tput)}`);

@@ -62,9 +62,12 @@ test('response framing survives any split of the byte stream', () => {
 });
 
 test('gate verdict: a consistent slowdown fails, round-to-round noise alone passes', () => {
-  const slow = ratioStats([1, 2, 3, 4, 5].map((i) => ({ base: 1 + i / 100, current: 2 + i / 50 })));
+  const slow = ratioStats([1, 2, 3, 4, 5, 6, 7, 8].map((i) => ({ base: 1 + i / 100, current: 2 + i / 50 })));
   assert.equal(p99Verdict(slow, 0.1).regressed, true);
-  const noisy = ratioStats([[1, 1.3], [1.2, 1], [1, 0.9], [1.1, 1.25], [1, 1.05]].map(([base, current]) => ({ base, current })));
+  // One disturbed round among many slow ones is outvoted.
+  const slowOneWild = ratioStats([[1, 2], [1, 1.9], [1, 2.2], [3, 1], [1, 2], [1, 2.1], [1, 1.8], [1, 2]].map(([base, current]) => ({ base, current })));
+  assert.equal(p99Verdict(slowOneWild, 0.1).regressed, true);
+  const noisy = ratioStats([[1, 1.3], [1.2, 1], [1, 0.9], [1.1, 1.25], [1, 1.05], [1, 3], [2, 1]].map(([base, current]) => ({ base, current })));
   assert.equal(p99Verdict(noisy, 0.1).regressed, false);
 });
 
