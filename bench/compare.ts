@@ -15,7 +15,8 @@ import { startServer } from './lib/server_proc.js';
 import { benchRoot, targetSpec, type TargetName } from './lib/targets.js';
 import { buildTree, prepareWorktree, removeWorktree, resolveCommit, type BuiltTree } from './lib/worktree.js';
 import { p99Verdict, ratioStats, median } from './lib/gate_stats.js';
-import type { LoadResult } from './lib/load_runner.js';
+import { runLoad, type LoadResult } from './lib/load_runner.js';
+import type { RequestPool } from './lib/request_pool.js';
 
 const USAGE = `usage: npm run bench:compare -- --base <git ref> [options]
   --base REF            the reference build (required)
@@ -24,10 +25,11 @@ const USAGE = `usage: npm run bench:compare -- --base <git ref> [options]
   --threshold F (0.10)  allowed p99 growth before noise, as a fraction
   --rate N              open-loop rate for the p99 runs (default: --fraction of the base's closed-loop maximum)
   --fraction F (0.25)   see --rate; a server well below saturation has a steadier p99, so small per-request costs show
+  --slice-ms N (250)    within a round the two servers take turns every N ms (each gets half of --duration)
   --tput-duration S (2) closed-loop throughput run per side and round (0 = skip)
   --no-build            do not rebuild the current tree first
   --keep-worktree       keep the base worktree (reused by the next compare of the same commit)
-  plus loadgen options: --target (engine), --duration (3, per run), --warmup (1, per run), --connections, --kind, --format, --model, --server-env …`;
+  plus loadgen options: --target (engine), --duration (6, per round), --warmup (1, per run), --connections, --kind, --format, --model, --server-env …`;
 
 interface SideRun { side: 'base' | 'head'; round: number; open: LoadResult; closed?: LoadResult }
 
@@ -40,10 +42,11 @@ runMain(async () => {
     base: { type: 'string' }, head: { type: 'string' }, rounds: { type: 'string', default: '10' },
     threshold: { type: 'string', default: '0.10' }, fraction: { type: 'string', default: '0.25' },
     'tput-duration': { type: 'string', default: '2' }, 'no-build': { type: 'boolean', default: false },
+    'slice-ms': { type: 'string', default: '250' },
     'keep-worktree': { type: 'boolean', default: false },
   }, USAGE);
   if (typeof v.base !== 'string') throw new UsageError('--base <git ref> is required');
-  if (!process.argv.some((a) => a.startsWith('--duration'))) v.duration = '3';
+  if (!process.argv.some((a) => a.startsWith('--duration'))) v.duration = '6';
   if (!process.argv.some((a) => a.startsWith('--warmup'))) v.warmup = '1';
   const cfg = parseCommon(v);
   if (cfg.url !== undefined) throw new UsageError('compare starts both servers itself; --url does not apply');
@@ -51,6 +54,7 @@ runMain(async () => {
   const threshold = num('threshold', v.threshold as string, 0);
   const fraction = num('fraction', v.fraction as string, 0.001);
   const tputMs = num('tput-duration', v['tput-duration'] as string) * 1000;
+  const sliceMs = num('slice-ms', v['slice-ms'] as string, 10);
   const log = (l: string) => console.error(`[compare] ${l}`);
   const repo = benchRoot();
   const entries = [ENTRY[cfg.target]];
@@ -85,9 +89,9 @@ runMain(async () => {
       const eps = servers.map((s) => ({ host: s.host, port: s.port, pid: s.pid }));
       const pools = eps.map((ep) => poolFor(cfg, ep));
       const order: ('base' | 'head')[] = r % 2 === 0 ? ['base', 'head'] : ['head', 'base'];
+      const both = await interleaved(cfg, eps, pools, rate, sliceMs, order[0] === 'base' ? 0 : 1);
       for (const side of order) {
-        const i = side === 'base' ? 0 : 1;
-        const open = await measure(cfg, eps[i], pools[i], { mode: 'open', rate });
+        const open = both[side === 'base' ? 0 : 1];
         runs.push({ side, round: r, open });
         log(`round ${r + 1}/${rounds} ${side}: p99 ${open.latency.p99} ms, p99.9 ${open.latency.p999} ms, errors ${open.errorCount}`);
       }
@@ -106,6 +110,23 @@ runMain(async () => {
     }
   }
 });
+
+/**
+ * Both servers under open loop in one window, taking turns every `sliceMs`
+ * (base on while current rests, then the other way round), so that whatever
+ * else the machine is doing lands on both. `first` goes first in each period.
+ */
+async function interleaved(cfg: CommonConfig, eps: { host: string; port: number; pid: number }[], pools: RequestPool[], rate: number, sliceMs: number, first: number): Promise<LoadResult[]> {
+  const startAt = performance.timeOrigin + performance.now() + 200;
+  const run = (i: number, onFromMs: number) => runLoad({
+    host: eps[i].host, port: eps[i].port, mode: 'open', rate, connections: cfg.openConnections, threads: 1,
+    warmupMs: cfg.warmupMs, durationMs: cfg.durationMs, requests: pools[i].requests, rowsPerRequest: pools[i].rowsPerRequest,
+    serverPid: eps[i].pid, startAt, slice: { periodMs: 2 * sliceMs, onFromMs, onMs: sliceMs },
+  });
+  const out: LoadResult[] = [];
+  [out[first], out[1 - first]] = await Promise.all([run(first, 0), run(1 - first, sliceMs)]);
+  return out;
+}
 
 function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: number, threshold: number, runs: SideRun[]): number {
   const rounds = [...new Set(runs.map((r) => r.round))];
@@ -127,7 +148,7 @@ function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: numbe
     })));
   const spread = (s: { median: number; min: number; max: number; noise: number; lower95: number | null }) =>
     `median ${s.median.toFixed(3)}, range ${s.min.toFixed(3)}–${s.max.toFixed(3)}, σ ${s.noise.toFixed(3)}, 95 % lower bound ${s.lower95?.toFixed(3) ?? 'n/a'}`;
-  console.log(`open loop at ${fmt(rate)} req/s, ${cfg.durationMs / 1000} s per run after ${cfg.warmupMs / 1000} s warm-up, ${rounds.length} rounds`);
+  console.log(`open loop at ${fmt(rate)} req/s, the two taking turns over ${cfg.durationMs / 1000} s per round after ${cfg.warmupMs / 1000} s warm-up, ${rounds.length} rounds`);
   console.log(`p99 ratio current/base:    ${spread(p99)}`);
   console.log(`p99.9 ratio current/base:  ${spread(p999)}`);
   if (tput) console.log(`throughput ratio cur/base: ${spread(tput)}`);

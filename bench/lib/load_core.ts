@@ -36,6 +36,12 @@ export interface ThreadSpec {
   thread: number;
   threads: number;
   requests: Buffer[];
+  /**
+   * Duty cycle (open loop): offer `rate` only during [onFromMs, onFromMs + onMs)
+   * of every `periodMs`, nothing in between. Two generators with opposite
+   * phases interleave two servers finely, so both see the same machine.
+   */
+  slice?: { periodMs: number; onFromMs: number; onMs: number };
   /** Keep the body of the first response, to show in the report. */
   keepSample: boolean;
 }
@@ -108,7 +114,15 @@ export function runThread(spec: ThreadSpec): Promise<ThreadResult> {
     // Open-loop schedule: this thread's k-th slot is global slot thread + k*threads.
     let k = 0;
     let nextPool = spec.thread;
-    const schedOf = (kk: number) => t0 + (spec.thread + kk * spec.threads) * interval;
+    const sl = spec.slice;
+    const perWindow = sl === undefined ? 0 : Math.max(1, Math.round(sl.onMs / interval));
+    const schedOf = sl === undefined
+      ? (kk: number) => t0 + (spec.thread + kk * spec.threads) * interval
+      : (kk: number) => {
+        const g = spec.thread + kk * spec.threads;
+        const cycle = Math.floor(g / perWindow);
+        return t0 + cycle * sl.periodMs + sl.onFromMs + (g - cycle * perWindow) * interval;
+      };
     // Slots [k, kSeen) fell due and were noticed but not sent yet (no free
     // connection). runs record, for contiguous slot ranges, the wake-up that
     // noticed them: slots below runEnd[i] were first seen at runSeen[i].
@@ -255,8 +269,8 @@ export function runThread(spec: ThreadSpec): Promise<ThreadResult> {
       });
     }
 
-    // 1 ms ticks send what fell due between answers; late ticks are charged to
-    // latency (it runs from the schedule) and show up in sendLag.
+    // 1 ms ticks send what fell due between answers; a late tick shows up in
+    // sendLag and in the strict from-schedule latency.
     const timer = setInterval(() => {
       const now = performance.now();
       if (!eluStarted && now >= measureFrom) { eluStarted = true; elu0 = performance.eventLoopUtilization(); }

@@ -22,6 +22,9 @@ export interface LoadOptions {
   /** Server pid, to report its CPU use over the run. */
   serverPid?: number;
   keepSample?: boolean;
+  /** Shared start time (performance.timeOrigin-based epoch ms), to line up concurrent runs. */
+  startAt?: number;
+  slice?: ThreadSpec['slice'];
 }
 
 export interface LoadResult {
@@ -64,14 +67,14 @@ function runWorker(spec: ThreadSpec): Promise<ThreadResult> {
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const threads = Math.max(1, Math.min(o.threads, o.connections));
   // Threads need a moment to start and connect before the shared start time.
-  const startAt = performance.timeOrigin + performance.now() + (threads > 1 ? 400 : 150);
+  const startAt = o.startAt ?? performance.timeOrigin + performance.now() + (threads > 1 ? 400 : 150);
   const specs: ThreadSpec[] = [];
   for (let t = 0; t < threads; t++) {
     specs.push({
       host: o.host, port: o.port, mode: o.mode, rate: o.rate,
       connections: Math.floor(o.connections / threads) + (t < o.connections % threads ? 1 : 0),
       startAt, warmupMs: o.warmupMs, durationMs: o.durationMs, drainMs: o.drainMs ?? 2000,
-      thread: t, threads, requests: o.requests, keepSample: o.keepSample ?? t === 0,
+      thread: t, threads, requests: o.requests, keepSample: o.keepSample ?? t === 0, slice: o.slice,
     });
   }
   const cpu0 = process.cpuUsage();
@@ -113,7 +116,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   if (o.mode === 'open' && backlogMax > 0) note += `; up to ${backlogMax} due requests waited for a free connection (of ${o.connections})`;
   const seconds = o.durationMs / 1000;
   const result: LoadResult = {
-    tool: 'ctr-loadgen', mode: o.mode, offeredRate: o.mode === 'open' ? o.rate : null,
+    tool: 'ctr-loadgen', mode: o.mode,
+    // With a duty cycle the offered rate is the average over on and off windows.
+    offeredRate: o.mode !== 'open' ? null : o.slice === undefined ? o.rate : round((Math.max(1, Math.round(o.slice.onMs / (1000 / o.rate))) * 1000) / o.slice.periodMs),
     connections: o.connections, threads, warmupS: o.warmupMs / 1000, durationS: seconds,
     throughput: round(ok / seconds), rowsPerRequest: o.rowsPerRequest, rowsPerSec: round((ok * o.rowsPerRequest) / seconds),
     requests: { offered, completed, ok }, statuses, errors, errorCount,

@@ -48,6 +48,18 @@ export function httpStatus(host: string, port: number, path: string, timeoutMs =
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+// Servers this process started: never left running when the bench is interrupted or crashes.
+const live = new Set<ChildProcess>();
+let hooked = false;
+function reapOnExit(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on('exit', () => { for (const c of live) c.kill('SIGKILL'); });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => { for (const c of live) c.kill('SIGTERM'); process.exit(130); });
+  }
+}
+
 export async function startServer(spec: ServerSpec): Promise<ServerHandle> {
   const host = spec.host ?? '127.0.0.1';
   const port = spec.port && spec.port > 0 ? spec.port : await freePort(host);
@@ -62,7 +74,9 @@ export async function startServer(spec: ServerSpec): Promise<ServerHandle> {
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   let exited: number | null = null;
-  child.once('exit', (code, signal) => { exited = code ?? (signal ? 128 : 1); });
+  live.add(child);
+  reapOnExit();
+  child.once('exit', (code, signal) => { exited = code ?? (signal ? 128 : 1); live.delete(child); });
 
   const stop = async () => {
     if (exited !== null) return;

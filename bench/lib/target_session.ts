@@ -8,13 +8,11 @@ export async function withTarget<T>(
   target: TargetName, url: URL | undefined, opts: TargetOptions, fn: (ep: Endpoint) => Promise<T>,
 ): Promise<T> {
   if (url !== undefined) return fn({ host: url.hostname === 'localhost' ? '127.0.0.1' : url.hostname, port: Number(url.port || 80) });
+  // server_proc stops the server if this process is interrupted.
   const server = await startServer(targetSpec(target, opts));
-  const stopOnSignal = () => { void server.stop().then(() => process.exit(130)); };
-  process.once('SIGINT', stopOnSignal);
   try {
     return await fn({ host: server.host, port: server.port, pid: server.pid });
   } finally {
-    process.off('SIGINT', stopOnSignal);
     await server.stop();
   }
 }
