@@ -23,6 +23,7 @@ const USAGE = `usage: npm run bench:compare -- --base <git ref> [options]
   --head REF            compare against another ref instead of the current working tree
   --rounds N (10)       base/current pairs; the order flips every round (≥ 5 for a 95 % verdict)
   --threshold F (0.10)  allowed p99 growth before noise, as a fraction
+  --percentile 99       the gated percentile: 90, 99 (default) or 99.9; all three are reported
   --rate N              open-loop rate for the p99 runs (default: --fraction of the base's closed-loop maximum)
   --fraction F (0.25)   see --rate; a server well below saturation has a steadier p99, so small per-request costs show
   --slice-ms N (250)    within a round the two servers take turns every N ms (each gets half of --duration)
@@ -42,7 +43,7 @@ runMain(async () => {
     base: { type: 'string' }, head: { type: 'string' }, rounds: { type: 'string', default: '10' },
     threshold: { type: 'string', default: '0.10' }, fraction: { type: 'string', default: '0.25' },
     'tput-duration': { type: 'string', default: '2' }, 'no-build': { type: 'boolean', default: false },
-    'slice-ms': { type: 'string', default: '250' },
+    'slice-ms': { type: 'string', default: '250' }, percentile: { type: 'string', default: '99' },
     'keep-worktree': { type: 'boolean', default: false },
   }, USAGE);
   if (typeof v.base !== 'string') throw new UsageError('--base <git ref> is required');
@@ -55,6 +56,8 @@ runMain(async () => {
   const fraction = num('fraction', v.fraction as string, 0.001);
   const tputMs = num('tput-duration', v['tput-duration'] as string) * 1000;
   const sliceMs = num('slice-ms', v['slice-ms'] as string, 10);
+  const pct = ({ '90': 'p90', '99': 'p99', '99.9': 'p999' } as const)[v.percentile as '90' | '99' | '99.9'];
+  if (pct === undefined) throw new UsageError('--percentile must be 90, 99 or 99.9');
   const log = (l: string) => console.error(`[compare] ${l}`);
   const repo = benchRoot();
   const entries = [ENTRY[cfg.target]];
@@ -102,7 +105,7 @@ runMain(async () => {
         }
       }
     }
-    return report(cfg, base, head, rate, threshold, runs);
+    return report(cfg, base, head, rate, threshold, pct, runs);
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
     if (v['keep-worktree'] !== true) {
@@ -128,14 +131,17 @@ async function interleaved(cfg: CommonConfig, eps: { host: string; port: number;
   return out;
 }
 
-function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: number, threshold: number, runs: SideRun[]): number {
+function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: number, threshold: number, pct: 'p90' | 'p99' | 'p999', runs: SideRun[]): number {
   const rounds = [...new Set(runs.map((r) => r.round))];
   const pick = (round: number, side: 'base' | 'head') => runs.find((r) => r.round === round && r.side === side)!;
   const p99 = ratioStats(rounds.map((r) => ({ base: pick(r, 'base').open.latency.p99, current: pick(r, 'head').open.latency.p99 })));
   const p999 = ratioStats(rounds.map((r) => ({ base: pick(r, 'base').open.latency.p999, current: pick(r, 'head').open.latency.p999 })));
+  const p90 = ratioStats(rounds.map((r) => ({ base: pick(r, 'base').open.latency.p90, current: pick(r, 'head').open.latency.p90 })));
+  const gated = { p90, p99, p999 }[pct];
+  const pctName = { p90: 'p90', p99: 'p99', p999: 'p99.9' }[pct];
   const hasTput = runs.every((r) => r.closed !== undefined);
   const tput = hasTput ? ratioStats(rounds.map((r) => ({ base: pick(r, 'base').closed!.throughput, current: pick(r, 'head').closed!.throughput }))) : undefined;
-  const verdict = p99Verdict(p99, threshold);
+  const verdict = p99Verdict(gated, threshold, pctName);
   const baseErrors = runs.filter((r) => r.side === 'base').reduce((a, r) => a + r.open.errorCount, 0);
   const headErrors = runs.filter((r) => r.side === 'head').reduce((a, r) => a + r.open.errorCount, 0);
   const newErrors = headErrors > 0 && baseErrors === 0;
@@ -149,6 +155,7 @@ function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: numbe
   const spread = (s: { median: number; min: number; max: number; noise: number; lower95: number | null }) =>
     `median ${s.median.toFixed(3)}, range ${s.min.toFixed(3)}–${s.max.toFixed(3)}, σ ${s.noise.toFixed(3)}, 95 % lower bound ${s.lower95?.toFixed(3) ?? 'n/a'}`;
   console.log(`open loop at ${fmt(rate)} req/s, the two taking turns over ${cfg.durationMs / 1000} s per round after ${cfg.warmupMs / 1000} s warm-up, ${rounds.length} rounds`);
+  console.log(`p90 ratio current/base:    ${spread(p90)}`);
   console.log(`p99 ratio current/base:    ${spread(p99)}`);
   console.log(`p99.9 ratio current/base:  ${spread(p999)}`);
   if (tput) console.log(`throughput ratio cur/base: ${spread(tput)}`);
@@ -158,7 +165,7 @@ function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: numbe
   const fail = verdict.regressed || newErrors;
   const file = writeResult(resultPath('compare', 'json', cfg.out), {
     kind: 'compare', info: runInfo(benchRoot()), base: { ref: base.label, commit: base.commit }, current: { ref: head.label, commit: head.commit },
-    config: { ...cfg, url: undefined }, rate, threshold, p99, p999, throughput: tput, verdict, baseErrors, headErrors, fail, runs,
+    config: { ...cfg, url: undefined }, rate, threshold, gated: pctName, p90, p99, p999, throughput: tput, verdict, baseErrors, headErrors, fail, runs,
   });
   console.log(`${fail ? 'FAIL' : 'PASS'} — result: ${file}`);
   return fail ? 1 : 0;

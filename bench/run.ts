@@ -83,7 +83,8 @@ runMain(async () => {
     if (ortBatch !== undefined) ratios['engine batch rows/s / ORT in-process rows/s'] = round3(engine.max.rowsPerSec / ortBatch.rowsPerSec);
   }
 
-  const result = { kind: 'bench', info, config: { ...cfg, url: cfg.url?.href }, runs, ortBatch, ratios };
+  const targetsMet = checkTargets(runs, ortBatch, cfg.kind);
+  const result = { kind: 'bench', info, config: { ...cfg, url: cfg.url?.href }, runs, ortBatch, ratios, targets: targetsMet };
   const file = writeResult(resultPath('bench', 'json', cfg.out), result);
   const svgFile = file.replace(/\.json$/, '') + '.svg';
   writeFileSync(svgFile, chart(runs, cfg.kind, objective));
@@ -96,12 +97,45 @@ runMain(async () => {
   console.log(table(RESULT_HEADER, rows));
   if (ortBatch !== undefined) console.log(`ORT in-process, ${ortBatch.model} batch ${ortBatch.batchSize}: ${fmt(ortBatch.rowsPerSec)} rows/s (run only), ${fmt(ortBatch.encodeAndRunRowsPerSec)} rows/s (encode + run)`);
   for (const [k, x] of Object.entries(ratios)) console.log(`${k}: ${x}`);
+  for (const t of targetsMet) console.log(`target ${t.met ? 'MET    ' : 'NOT MET'}  ${t.target}: ${t.measured}`);
   if (runs.some((r) => r.max.generator.bottleneck || r.sweep.some((s) => s.generator.bottleneck))) {
     console.log('(!gen) marks runs where the load generator was saturated: those figures understate the server.');
   }
   console.log(`load avg at start ${info.loadavg.join(' ')} (the machine is shared)`);
   console.log(`result: ${file}\nchart:  ${svgFile}`);
 });
+
+interface TargetCheck { target: string; measured: string; met: boolean }
+
+/** The issue's performance targets that this run's figures can speak to. */
+function checkTargets(runs: TargetRun[], ortBatch: OrtBatchResult | undefined, kind: string): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const get = (t: TargetName) => runs.find((r) => r.target === t);
+  const engine = get('engine');
+  if (engine === undefined) return out;
+  const echo = get('echo'), fastify = get('fastify');
+  if (kind === 'single') {
+    if (echo) {
+      const x = engine.max.throughput / echo.max.throughput;
+      out.push({ target: 'single predictions ≥ 0.7× the uWS echo ceiling', measured: `${x.toFixed(2)}× (${fmt(engine.max.throughput)} vs ${fmt(echo.max.throughput)} req/s)`, met: x >= 0.7 });
+    }
+    if (fastify) {
+      const x = engine.max.throughput / fastify.max.throughput;
+      out.push({ target: 'single predictions ≥ 4× Fastify+ORT', measured: `${x.toFixed(2)}× (${fmt(engine.max.throughput)} vs ${fmt(fastify.max.throughput)} req/s)`, met: x >= 4 });
+    }
+    // The sweep point nearest half of the measured maximum.
+    const half = engine.sweep.reduce<LoadResult | undefined>((best, s) =>
+      best === undefined || Math.abs((s.offeredRate ?? 0) - engine.max.throughput / 2) < Math.abs((best.offeredRate ?? 0) - engine.max.throughput / 2) ? s : best, undefined);
+    if (half !== undefined) {
+      out.push({ target: 'p99 ≤ 1 ms at half capacity, open loop', measured: `p99 ${half.latency.p99} ms at ${fmt(half.offeredRate ?? 0)} req/s (max ${fmt(engine.max.throughput)})`, met: half.latency.p99 <= 1 && half.errorCount === 0 });
+    }
+  }
+  if (kind === 'batch' && ortBatch !== undefined) {
+    const x = engine.max.rowsPerSec / ortBatch.rowsPerSec;
+    out.push({ target: `batch rows/s ≥ 70 % of ORT in-process (batch ${ortBatch.batchSize})`, measured: `${(x * 100).toFixed(0)} % (${fmt(engine.max.rowsPerSec)} vs ${fmt(ortBatch.rowsPerSec)} rows/s)`, met: x >= 0.7 });
+  }
+  return out;
+}
 
 function chart(runs: TargetRun[], kind: string, objective: number): string {
   const series: Series[] = [];

@@ -70,7 +70,7 @@ export interface Verdict { regressed: boolean; confident: boolean; bound: number
  * verdict. With fewer than 5 rounds no 95 % bound exists; the smallest ratio
  * stands in and the verdict says it is not confident.
  */
-export function p99Verdict(s: RatioStats, threshold: number): Verdict {
+export function p99Verdict(s: RatioStats, threshold: number, name = 'p99'): Verdict {
   const limit = 1 + threshold;
   if (s.ratios.length === 0) return { regressed: false, confident: false, bound: NaN, reason: 'no usable rounds' };
   const confident = s.lower95 !== null;
@@ -80,7 +80,7 @@ export function p99Verdict(s: RatioStats, threshold: number): Verdict {
   const what = confident ? '95 % lower bound of the median ratio' : `smallest ratio (only ${s.ratios.length} rounds: no 95 % bound below 5)`;
   return {
     regressed, confident, bound,
-    reason: `p99 ${regressed ? 'REGRESSED' : 'within bounds'}: median ratio ${s.median.toFixed(3)} (${pct(s.median)}), ${what} ${bound.toFixed(3)} ` +
+    reason: `${name} ${regressed ? 'REGRESSED' : 'within bounds'}: median ratio ${s.median.toFixed(3)} (${pct(s.median)}), ${what} ${bound.toFixed(3)} ` +
       `${regressed ? '>' : '≤'} ${limit.toFixed(3)} (threshold ${(threshold * 100).toFixed(0)} %); round-to-round noise σ ${(s.noise * 100).toFixed(1)} %`,
   };
 }
