@@ -9,9 +9,10 @@ import type { Batcher, RowOwner } from '../engine/batcher.js';
 import type { AbRouter } from '../engine/ab_router.js';
 import type { ErrorCode } from '../engine/error_codes.js';
 import type { LoadedModel, ModelRegistry } from '../engine/model_registry.js';
-import { BodyKind, bodyKindOf, decodeBody, packr, wantsMsgpack } from './http_codec.js';
+import { BodyRequest } from './body_request.js';
+import { packr } from './http_codec.js';
 import { InvalidField, validateBatchEnvelope, validatePredict, type ValidPredict } from './request_validation.js';
-import { JSON_TYPE, MSGPACK_TYPE, send, sendError } from './respond.js';
+import { JSON_TYPE, MSGPACK_TYPE, send } from './respond.js';
 import type { ServingObserver } from './serving_observer.js';
 import type { HttpRequest, HttpResponse } from './uws_loader.js';
 
@@ -38,118 +39,58 @@ function requestIdFrom(header: string): string {
 
 const roundMs = (ms: number) => Math.round(ms * 1000) / 1000;
 
-/** Body reading shared by both endpoints. */
-abstract class PostRequest implements RowOwner {
-  done = false;
-  aborted = false;
+/** What both prediction endpoints share: deadline, request id, the batcher's failure path. */
+abstract class PredictRequest extends BodyRequest implements RowOwner {
   readonly deadline: number;
-  protected readonly msgpack: boolean;
   protected readonly requestId: string;
-  private readonly kind: BodyKind;
-  private chunks: Buffer[] | null = null;
-  private size = 0;
 
-  constructor(protected readonly res: HttpResponse, req: HttpRequest, protected readonly ctx: PredictContext, protected readonly started: number) {
+  constructor(res: HttpResponse, req: HttpRequest, protected readonly ctx: PredictContext, protected readonly started: number) {
+    super(res, req, ctx.maxBodyBytes);
     this.deadline = started + ctx.requestDeadlineMs;
-    this.msgpack = wantsMsgpack(req.getHeader('accept'));
     this.requestId = requestIdFrom(req.getHeader('x-request-id'));
-    this.kind = bodyKindOf(req.getHeader('content-type'));
   }
 
-  abort(): void {
-    this.aborted = true;
-    this.done = true;
-  }
-
-  /** Answers at once when the headers already rule the request out; true if it did. */
-  rejectEarly(contentLength: string): boolean {
-    if (this.kind === BodyKind.Unsupported) {
-      this.failRequest('unsupported_media_type', 'send application/json or application/msgpack', -1, undefined, true);
-      return true;
-    }
-    if (contentLength.length !== 0 && Number(contentLength) > this.ctx.maxBodyBytes) {
-      this.failRequest('payload_too_large', `the body exceeds ${this.ctx.maxBodyBytes} bytes`, -1, undefined, true);
-      return true;
-    }
-    return false;
-  }
-
-  onChunk(chunk: ArrayBuffer, isLast: boolean): void {
-    if (this.done) return;
-    this.size += chunk.byteLength;
-    if (this.size > this.ctx.maxBodyBytes) {
-      this.failRequest('payload_too_large', `the body exceeds ${this.ctx.maxBodyBytes} bytes`, -1, undefined, true);
-      return;
-    }
-    if (isLast && this.chunks === null) {
-      // Whole body in one chunk: parse it in place, it is valid until we return.
-      this.handleBody(Buffer.from(chunk));
-      return;
-    }
-    (this.chunks ??= []).push(Buffer.from(chunk.slice(0)));
-    if (isLast) {
-      const body = Buffer.concat(this.chunks, this.size);
-      this.chunks = null;
-      this.handleBody(body);
-    }
-  }
-
-  private handleBody(body: Buffer): void {
-    let value: unknown;
-    try {
-      value = decodeBody(this.kind, body);
-    } catch (err) {
-      this.failRequest('invalid_request', (err as Error).message, -1, 'body');
-      return;
-    }
-    try {
-      this.handleValue(value);
-    } catch (err) {
-      if (err instanceof InvalidField) this.failRequest('invalid_request', err.message, -1, err.field);
-      else throw err;
-    }
-  }
-
-  protected abstract handleValue(value: unknown): void;
   abstract deliver(slot: number, ctr: number, model: LoadedModel): void;
 
   /** The batcher's failure path: the request's model is known by then. */
   fail(code: ErrorCode, message: string): void {
-    this.failRequest(code, message, this.modelIndexForErrors());
+    this.failRequest(code, message, this.errorModel());
   }
 
-  protected modelIndexForErrors(): number {
-    return -1;
+  /** Predictions this request stood for, so errors and successes count in the same unit. */
+  protected rowCount(): number {
+    return 1;
   }
 
-  protected failRequest(code: ErrorCode, message: string, model: number, field?: string, close = false): void {
-    if (this.done) return;
-    this.done = true;
-    this.ctx.observer.requestFailed(model, code, 1);
-    sendError(this.res, code, message, this.msgpack, field, close);
+  protected override onError(code: ErrorCode, model: number): void {
+    this.ctx.observer.requestFailed(model, code, this.rowCount());
   }
 
-  /** Resolves the model (explicit or A/B) and checks the row can be encoded; throws InvalidField. */
-  protected resolve(p: ValidPredict, prefix: string): LoadedModel | string {
+  /** Resolves the model (explicit or A/B); the name when no such model is loaded. */
+  protected resolve(p: ValidPredict): LoadedModel | string {
     const model = p.model === undefined ? this.ctx.router.route(p.user_id) : this.ctx.registry.get(p.model);
-    if (model === undefined) return p.model!;
+    return model === undefined ? p.model! : model;
+  }
+
+  /** Throws InvalidField when the model's encoder refuses the row's context. */
+  protected checkRow(model: LoadedModel, p: ValidPredict, prefix: string): void {
     const bad = model.encoder.checkContext(p);
     if (bad !== null) throw new InvalidField(prefix + bad, `field '${prefix}${bad}' must be a finite number within the model's range`);
-    return model;
   }
 }
 
-export class SinglePrediction extends PostRequest {
+export class SinglePrediction extends PredictRequest {
   private model: LoadedModel | null = null;
 
   protected handleValue(value: unknown): void {
     const p = validatePredict(value);
-    const model = this.resolve(p, '');
+    const model = this.resolve(p);
     if (typeof model === 'string') {
       this.failRequest('model_not_found', `field 'model': no model named ${JSON.stringify(model)} is loaded`, -1, 'model');
       return;
     }
     this.model = model;
+    this.checkRow(model, p, '');
     if (!this.ctx.batcher.hasRoom(model, 1)) {
       this.failRequest('overloaded', `model ${model.name} has too many requests waiting`, model.index);
       return;
@@ -157,7 +98,7 @@ export class SinglePrediction extends PostRequest {
     this.ctx.batcher.enqueue(model, p, this, 0, this.started);
   }
 
-  protected override modelIndexForErrors(): number {
+  protected override errorModel(): number {
     return this.model === null ? -1 : this.model.index;
   }
 
@@ -177,7 +118,7 @@ export class SinglePrediction extends PostRequest {
   }
 }
 
-export class BatchPrediction extends PostRequest {
+export class BatchPrediction extends PredictRequest {
   private ctrs: Float64Array = new Float64Array(0);
   private models: LoadedModel[] = [];
   private remaining = 0;
@@ -197,11 +138,12 @@ export class BatchPrediction extends PostRequest {
     for (let i = 0; i < n; i++) {
       const prefix = `requests[${i}].`;
       const p = validatePredict(items[i], prefix);
-      const model = this.resolve(p, prefix);
+      const model = this.resolve(p);
       if (typeof model === 'string') {
         this.failRequest('model_not_found', `field '${prefix}model': no model named ${JSON.stringify(model)} is loaded`, -1, prefix + 'model');
         return;
       }
+      this.checkRow(model, p, prefix);
       valid[i] = p;
       models[i] = model;
       perModel.set(model, (perModel.get(model) ?? 0) + 1);
@@ -218,8 +160,12 @@ export class BatchPrediction extends PostRequest {
     for (let i = 0; i < n; i++) this.ctx.batcher.enqueue(models[i], valid[i], this, i, this.started);
   }
 
-  protected override modelIndexForErrors(): number {
+  protected override errorModel(): number {
     return this.models.length === 0 ? -1 : this.models[0].index;
+  }
+
+  protected override rowCount(): number {
+    return Math.max(1, this.models.length);
   }
 
   deliver(slot: number, ctr: number): void {
@@ -239,21 +185,17 @@ export class BatchPrediction extends PostRequest {
       send(this.res, 200, JSON_TYPE, body + '],"request_id":"' + this.requestId + '","latency_ms":' + roundMs(e2e) + '}');
     }
     const done = performance.now() - this.started;
-    for (let i = 0; i < n; i++) this.ctx.observer.rowsServed(this.models[i].index, 1, done);
+    const perModel = new Int32Array(this.ctx.registry.models.length);
+    for (let i = 0; i < n; i++) perModel[this.models[i].index]++;
+    for (let m = 0; m < perModel.length; m++) if (perModel[m] !== 0) this.ctx.observer.rowsServed(m, perModel[m], done);
   }
 }
 
 export function registerPredictRoutes(app: import('./uws_loader.js').TemplatedApp, ctx: PredictContext): void {
   app.post('/predict_ctr', (res, req) => {
-    const p = new SinglePrediction(res, req, ctx, performance.now());
-    res.onAborted(() => p.abort());
-    if (p.rejectEarly(req.getHeader('content-length'))) return;
-    res.onData((chunk, isLast) => p.onChunk(chunk, isLast));
+    new SinglePrediction(res, req, ctx, performance.now()).start(req.getHeader('content-length'));
   });
   app.post('/predict_ctr/batch', (res, req) => {
-    const p = new BatchPrediction(res, req, ctx, performance.now());
-    res.onAborted(() => p.abort());
-    if (p.rejectEarly(req.getHeader('content-length'))) return;
-    res.onData((chunk, isLast) => p.onChunk(chunk, isLast));
+    new BatchPrediction(res, req, ctx, performance.now()).start(req.getHeader('content-length'));
   });
 }

@@ -34,12 +34,18 @@ const ROUTES: Record<string, string> = {
   '/models': 'GET',
   '/health': 'GET',
   '/ready': 'GET',
+  '/monitoring/stats': 'GET',
+  '/monitoring/health': 'GET',
+  '/metrics': 'GET',
+  '/monitoring/baseline': 'POST',
 };
 
-export function buildApp(uws: Uws, deps: AppDeps): TemplatedApp {
+/** `extraRoutes` registers further routes (monitoring, stream) before the catch-all. */
+export function buildApp(uws: Uws, deps: AppDeps, extraRoutes: (app: TemplatedApp) => void = () => {}): TemplatedApp {
   const app = uws.App();
   const { registry, router, state } = deps;
   registerPredictRoutes(app, deps);
+  extraRoutes(app);
 
   const modelsBody = () => ({
     models: registry.models.map((m) => ({

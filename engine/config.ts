@@ -39,9 +39,25 @@ export interface ServerConfig {
   mlflowExperimentName: string;
   /** Fault injection for tests and the bench gate: extra milliseconds per inference batch. */
   injectInferenceDelayMs: number;
+  /** false skips every telemetry write (the overhead benchmark's baseline); endpoints still answer. */
+  monitoring: boolean;
+  monitorTickMs: number;
+  /** Recent windows, seconds (named "1m", "5m", …). */
+  monitorWindowsS: number[];
+  driftZMedium: number;
+  driftZHigh: number;
+  driftMinSamples: number;
+  latencyObjectiveMs: number;
+  errorRateDegraded: number;
+  errorRateUnhealthy: number;
+  mlflowFlushIntervalMs: number;
+  /** Pending flushes kept per model while MLflow is unreachable; 0 → an hour's worth. */
+  mlflowBufferLimit: number;
+  /** How long a graceful shutdown waits for the final MLflow flush. */
+  shutdownDeadlineMs: number;
 }
 
-type Kind = 'int' | 'number' | 'string' | 'weights' | 'path';
+type Kind = 'int' | 'number' | 'string' | 'weights' | 'path' | 'bool' | 'list';
 interface OptionSpec {
   key: keyof ServerConfig;
   env: string;
@@ -73,6 +89,18 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'mlflowTrackingUri', env: 'MLFLOW_TRACKING_URI', flag: '--mlflow-tracking-uri', kind: 'string', help: 'unset → ./mlruns file store', default: () => undefined },
   { key: 'mlflowExperimentName', env: 'MLFLOW_EXPERIMENT_NAME', flag: '--mlflow-experiment-name', kind: 'string', help: 'MLflow experiment', default: () => 'ctr_prediction_production' },
   { key: 'injectInferenceDelayMs', env: 'INJECT_INFERENCE_DELAY_MS', flag: '--inject-inference-delay-ms', kind: 'number', min: 0, max: 60_000, help: 'fault injection: extra ms per batch (tests, bench)', default: () => 0 },
+  { key: 'monitoring', env: 'MONITORING', flag: '--monitoring', kind: 'bool', help: 'record telemetry (off only to measure its cost)', default: () => true },
+  { key: 'monitorTickMs', env: 'MONITOR_TICK_MS', flag: '--monitor-tick-ms', kind: 'int', min: 50, max: 60_000, help: 'coordinator tick', default: () => 1000 },
+  { key: 'monitorWindowsS', env: 'MONITOR_WINDOWS_S', flag: '--monitor-windows-s', kind: 'list', min: 5, max: 86_400, help: 'recent windows in seconds', default: () => [60, 300] },
+  { key: 'driftZMedium', env: 'DRIFT_Z_MEDIUM', flag: '--drift-z-medium', kind: 'number', min: 0, max: 100, help: 'z at which drift is medium', default: () => 2.0 },
+  { key: 'driftZHigh', env: 'DRIFT_Z_HIGH', flag: '--drift-z-high', kind: 'number', min: 0, max: 100, help: 'z above which drift is high', default: () => 3.0 },
+  { key: 'driftMinSamples', env: 'DRIFT_MIN_SAMPLES', flag: '--drift-min-samples', kind: 'int', min: 1, max: 1e9, help: 'predictions a window needs before drift is judged', default: () => 500 },
+  { key: 'latencyObjectiveMs', env: 'LATENCY_OBJECTIVE_MS', flag: '--latency-objective-ms', kind: 'number', min: 0.01, max: 600_000, help: 'p99 end-to-end objective (health)', default: () => 50 },
+  { key: 'errorRateDegraded', env: 'ERROR_RATE_DEGRADED', flag: '--error-rate-degraded', kind: 'number', min: 0, max: 1, help: 'error rate that makes a model degraded', default: () => 0.01 },
+  { key: 'errorRateUnhealthy', env: 'ERROR_RATE_UNHEALTHY', flag: '--error-rate-unhealthy', kind: 'number', min: 0, max: 1, help: 'error rate that makes a model unhealthy', default: () => 0.05 },
+  { key: 'mlflowFlushIntervalMs', env: 'MLFLOW_FLUSH_INTERVAL_MS', flag: '--mlflow-flush-interval-ms', kind: 'int', min: 100, max: 3_600_000, help: 'metrics to MLflow every', default: () => 10_000 },
+  { key: 'mlflowBufferLimit', env: 'MLFLOW_BUFFER_LIMIT', flag: '--mlflow-buffer-limit', kind: 'int', min: 0, max: 10_000_000, help: 'flushes kept per model during an outage (0: an hour)', default: () => 0 },
+  { key: 'shutdownDeadlineMs', env: 'SHUTDOWN_DEADLINE_MS', flag: '--shutdown-deadline-ms', kind: 'int', min: 0, max: 600_000, help: 'graceful shutdown waits this long for the final flush', default: () => 5000 },
 ];
 
 function parseWeights(text: string, name: string): Record<string, number> {
@@ -91,6 +119,19 @@ function parseValue(spec: OptionSpec, raw: string, name: string): unknown {
     case 'string': return raw;
     case 'path': return resolve(raw);
     case 'weights': return parseWeights(raw, name);
+    case 'bool': {
+      const v = raw.trim().toLowerCase();
+      if (['1', 'true', 'on', 'yes'].includes(v)) return true;
+      if (['0', 'false', 'off', 'no'].includes(v)) return false;
+      throw new TypeError(`${name}: expected on/off, got ${JSON.stringify(raw)}`);
+    }
+    case 'list': {
+      const items = raw.split(',').map((x) => Number(x.trim()));
+      if (items.length === 0 || items.some((v) => !Number.isInteger(v) || v < spec.min! || v > spec.max!)) {
+        throw new TypeError(`${name}: expected integers in [${spec.min}, ${spec.max}] separated by commas, got ${JSON.stringify(raw)}`);
+      }
+      return items;
+    }
     case 'int':
     case 'number': {
       const v = Number(raw);
@@ -134,6 +175,8 @@ export function describeConfig(cfg: ServerConfig): string {
   return OPTIONS.map((o) => {
     const v = cfg[o.key];
     const shown = o.secret ? (v === undefined ? '(unset)' : '(set)') : v === undefined ? '(unset)' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    // MLflow URIs may carry credentials (https://user:pass@host)
+    if (o.key === 'mlflowTrackingUri' && typeof v === 'string') return `  ${o.env.padEnd(26)} ${v.replace(/\/\/[^/@]*@/, '//***@')}`;
     return `  ${o.env.padEnd(26)} ${shown}`;
   }).join('\n');
 }

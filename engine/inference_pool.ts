@@ -4,14 +4,14 @@
 import { Piscina } from 'piscina';
 import type { InferenceReply, InferenceTask } from './inference_task.js';
 import type { ModelRegistry } from './model_registry.js';
+import type { TelemetryBuffers } from './telemetry/index.js';
 
 export interface InferencePoolOptions {
   workers: number;
   tasksPerWorker: number;
   intraOpThreads: number;
   injectInferenceDelayMs: number;
-  /** Extra workerData for telemetry (shared buffers), merged in. */
-  extraWorkerData?: Record<string, unknown>;
+  telemetry: TelemetryBuffers;
 }
 
 export class InferencePool {
@@ -34,7 +34,7 @@ export class InferencePool {
         models: registry.workerSpecs(),
         intraOpThreads: opts.intraOpThreads,
         injectInferenceDelayMs: opts.injectInferenceDelayMs,
-        ...opts.extraWorkerData,
+        telemetry: opts.telemetry,
       },
     });
   }
@@ -48,7 +48,7 @@ export class InferencePool {
     const tasks: Promise<InferenceReply>[] = [];
     for (let w = 0; w < this.workers * 2; w++) {
       const parts = this.registry.models.map((m) => ({ model: m.index, rows: 1, features: new Float32Array(m.width), oldestEnqueuedAt: 0 }));
-      tasks.push(this.run({ parts }, parts.map((p) => p.features.buffer as ArrayBuffer)));
+      tasks.push(this.run({ parts, warmUp: true }, parts.map((p) => p.features.buffer as ArrayBuffer)));
     }
     const replies = await Promise.all(tasks);
     for (const reply of replies) {

@@ -13,6 +13,8 @@ export interface TaskPart {
 
 export interface InferenceTask {
   parts: TaskPart[];
+  /** Warm-up tasks run the models but stay out of the statistics. */
+  warmUp?: boolean;
 }
 
 export interface ReplyPart {

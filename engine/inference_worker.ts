@@ -5,6 +5,8 @@
 // buffers back so the main thread can reuse them without allocating.
 import * as ort from 'onnxruntime-node';
 import { Piscina } from 'piscina';
+import { threadId } from 'node:worker_threads';
+import { claimWorkerShard, type TelemetryBuffers } from './telemetry/index.js';
 import type { WorkerModelSpec } from './model_registry.js';
 import type { InferenceTask, InferenceReply, ReplyPart } from './inference_task.js';
 
@@ -12,9 +14,12 @@ interface WorkerInit {
   models: WorkerModelSpec[];
   intraOpThreads: number;
   injectInferenceDelayMs: number;
+  telemetry: TelemetryBuffers;
 }
 
 const init = Piscina.workerData as WorkerInit;
+// This thread's telemetry shard (a no-op recorder when monitoring is off).
+const recorder = claimWorkerShard(init.telemetry, threadId);
 
 const sessions: ort.InferenceSession[] = await Promise.all(
   init.models.map((m) =>
@@ -79,6 +84,10 @@ export default async function runInference(task: InferenceTask): Promise<unknown
       ctr = new Float32Array(0);
     }
     const finished = performance.timeOrigin + performance.now();
+    if (task.warmUp === true) {
+      // not traffic: keep it out of the statistics
+    } else if (error === null) recorder.recordBatch(part.model, part.rows, (started - part.oldestEnqueuedAt) * 1000, (finished - started) * 1000, ctr);
+    else recorder.recordFailure(part.model, part.rows);
     part.features.fill(0, 0, used);
     parts.push({ model: part.model, ctr, features: part.features, startedAt: started, inferenceMs: finished - started, error });
     transfer.push(ctr.buffer as ArrayBuffer, part.features.buffer as ArrayBuffer);
