@@ -30,6 +30,7 @@ const USAGE = `usage: npm run bench:compare -- --base <git ref> [options]
   --tput-duration S (2) closed-loop throughput run per side and round (0 = skip)
   --no-build            do not rebuild the current tree first
   --keep-worktree       keep the base worktree (reused by the next compare of the same commit)
+  Exit: 0 pass, 1 regression, 2 usage error, 3 inconclusive (most rounds lost to dead servers).
   plus loadgen options: --target (engine), --duration (6, per round), --warmup (1, per run), --connections, --kind, --format, --model, --server-env …`;
 
 interface SideRun { side: 'base' | 'head'; round: number; open: LoadResult; closed?: LoadResult }
@@ -84,6 +85,7 @@ runMain(async () => {
       log(`base closed-loop maximum ${max.throughput} req/s → open-loop rate ${rate} req/s (${fraction} of it)`);
     }
     const runs: SideRun[] = [];
+    const discarded: { round: number; why: string }[] = [];
     for (let r = 0; r < rounds; r++) {
       // Fresh servers every round: two instances of one build can differ by
       // tens of percent for their whole life (thread placement, JIT luck), and
@@ -93,6 +95,15 @@ runMain(async () => {
       const pools = eps.map((ep) => poolFor(cfg, ep));
       const order: ('base' | 'head')[] = r % 2 === 0 ? ['base', 'head'] : ['head', 'base'];
       const both = await interleaved(cfg, eps, pools, rate, sliceMs, order[0] === 'base' ? 0 : 1);
+      // A server that died (or was killed by someone else on this shared machine) spoils the round, not the verdict.
+      const dead = servers.filter((s) => s.exitCode() !== null);
+      const refused = both.some((b) => Object.keys(b.errors).some((k) => k.startsWith('connect_')));
+      if (dead.length > 0 || refused) {
+        const why = dead.length > 0 ? `server exited (${dead.map((s) => `${s.name} pid ${s.pid} code ${s.exitCode()}`).join(', ')})` : 'connections refused';
+        log(`round ${r + 1}/${rounds} discarded: ${why}${dead.length > 0 ? `\n${dead[0].output().split('\n').slice(-6).join('\n')}` : ''}`);
+        discarded.push({ round: r, why });
+        continue;
+      }
       for (const side of order) {
         const open = both[side === 'base' ? 0 : 1];
         runs.push({ side, round: r, open });
@@ -105,7 +116,11 @@ runMain(async () => {
         }
       }
     }
-    return report(cfg, base, head, rate, threshold, pct, runs);
+    if (discarded.length > rounds / 2) {
+      log(`${discarded.length} of ${rounds} rounds discarded: inconclusive`);
+      return 3;
+    }
+    return report(cfg, base, head, rate, threshold, pct, runs, discarded);
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
     if (v['keep-worktree'] !== true) {
@@ -131,7 +146,7 @@ async function interleaved(cfg: CommonConfig, eps: { host: string; port: number;
   return out;
 }
 
-function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: number, threshold: number, pct: 'p90' | 'p99' | 'p999', runs: SideRun[]): number {
+function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: number, threshold: number, pct: 'p90' | 'p99' | 'p999', runs: SideRun[], discarded: { round: number; why: string }[]): number {
   const rounds = [...new Set(runs.map((r) => r.round))];
   const pick = (round: number, side: 'base' | 'head') => runs.find((r) => r.round === round && r.side === side)!;
   const p99 = ratioStats(rounds.map((r) => ({ base: pick(r, 'base').open.latency.p99, current: pick(r, 'head').open.latency.p99 })));
@@ -162,10 +177,11 @@ function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: numbe
   console.log(`base p99 median ${median(runs.filter((r) => r.side === 'base').map((r) => r.open.latency.p99))} ms, current ${median(runs.filter((r) => r.side === 'head').map((r) => r.open.latency.p99))} ms`);
   console.log(verdict.reason);
   if (newErrors) console.log(`current had ${headErrors} errors where base had none`);
+  if (discarded.length > 0) console.log(`${discarded.length} round(s) discarded: ${discarded.map((d) => `${d.round + 1} (${d.why})`).join(', ')}`);
   const fail = verdict.regressed || newErrors;
   const file = writeResult(resultPath('compare', 'json', cfg.out), {
     kind: 'compare', info: runInfo(benchRoot()), base: { ref: base.label, commit: base.commit }, current: { ref: head.label, commit: head.commit },
-    config: { ...cfg, url: undefined }, rate, threshold, gated: pctName, p90, p99, p999, throughput: tput, verdict, baseErrors, headErrors, fail, runs,
+    config: { ...cfg, url: undefined }, rate, threshold, gated: pctName, p90, p99, p999, throughput: tput, verdict, baseErrors, headErrors, fail, runs, discarded,
   });
   console.log(`${fail ? 'FAIL' : 'PASS'} — result: ${file}`);
   return fail ? 1 : 0;

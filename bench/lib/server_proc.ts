@@ -21,6 +21,8 @@ export interface ServerHandle {
   port: number;
   pid: number;
   output(): string;
+  /** null while running, else the exit code (128 when killed by a signal). */
+  exitCode(): number | null;
   stop(): Promise<void>;
 }
 
@@ -97,5 +99,5 @@ export async function startServer(spec: ServerSpec): Promise<ServerHandle> {
     }
     await sleep(100);
   }
-  return { name: spec.name, host, port, pid: child.pid!, output: () => out, stop };
+  return { name: spec.name, host, port, pid: child.pid!, output: () => out, exitCode: () => exited, stop };
 }
