@@ -192,3 +192,25 @@ test('file store refuses what MLflow refuses and keeps the rest', async () => {
     await rm(root, { recursive: true, force: true });
   }
 });
+
+test('a key that is also another key\'s folder is refused on its own; the rest of the batch is written', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'mlflow-conflict-'));
+  try {
+    const store = new FileTrackingStore(root);
+    const exp = await store.getOrCreateExperiment('conflict');
+    const { runId } = await store.createRun({ experimentId: exp, runName: 'r', startTime: 1, userId: 'u', tags: [] });
+    const pt = (key: string, step: number) => ({ key, value: step, timestamp: 1000 + step, step });
+    assert.deepEqual(await store.logBatch(runId, [pt('health', 0), pt('ok', 0)], [], []), []);
+    const rejected = await store.logBatch(runId, [pt('health/error_rate', 1), pt('ok', 1)], [], []);
+    assert.equal(rejected.length, 1);
+    assert.equal(rejected[0].kind, 'metric');
+    assert.equal(rejected[0].key, 'health/error_rate');
+    assert.match(rejected[0].message, /conflicts/);
+    const exps = await listExperiments(root);
+    const run = await readRun((await listRunDirs(exps.find((e) => e.meta.name === 'conflict')!.dir))[0]);
+    assert.deepEqual(run.metrics.ok.map((m) => m.step), [0, 1]);
+    assert.deepEqual(run.metrics.health.map((m) => m.step), [0]);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});

@@ -34,16 +34,22 @@ export function statsBody(s: Snapshot): {
 /** GET /monitoring/health */
 export function healthBody(s: Snapshot): {
   status: Snapshot['health']['status'];
+  serving_status: Snapshot['health']['serving_status'];
   models: Snapshot['health']['models'];
+  checks: Snapshot['health']['checks'];
   alerts: Snapshot['health']['alerts'];
   workers: { alive: number; expected: number };
+  mlflow: Snapshot['mlflow'];
   generated_at: string;
 } {
   return {
     status: s.health.status,
+    serving_status: s.health.serving_status,
     models: s.health.models,
+    checks: s.health.checks,
     alerts: s.health.alerts,
     workers: { alive: s.workers.alive, expected: s.workers.expected },
+    mlflow: s.mlflow,
     generated_at: s.generated_at,
   };
 }

@@ -9,7 +9,8 @@ import { stdDev } from '../telemetry/welford.js';
 import { loadBaselines, saveBaselines, validateBaseline, type BaselineOutcome } from './baseline.js';
 import { DEFAULT_DRIFT, computeDrift, quantileGroups, type DriftConfig, type DriftInput } from './drift.js';
 import { AlertTracker, DEFAULT_HEALTH, modelHealth, worstStatus, type HealthConfig } from './health.js';
-import type { Baseline, ModelHealth, ModelSnapshot, Snapshot, StatsBlock } from './snapshot.js';
+import { mlflowCheck, newLossTracker, type MlflowStatus } from './mlflow_metrics.js';
+import type { Baseline, HealthCheck, ModelHealth, ModelSnapshot, Snapshot, StatsBlock } from './snapshot.js';
 import { errorsOf, latencyOf, promOf, statsOf } from './stats.js';
 import {
   CheckpointRing, STAGE_HIST, V_ERRORS, V_PRED_BINS, V_REQUESTS, V_ROWS, V_SUCCESSES, checkpointOf, emptyTotals,
@@ -64,6 +65,9 @@ export class Coordinator {
   #maxAlive = 0;
   #seq = 0;
   #lastNow: number;
+  readonly #mlflowLoss = newLossTracker();
+  /** Set by the thread when MLflow logging is on: the sink's state, read at every tick. */
+  mlflowStatus: (() => MlflowStatus) | null = null;
   readonly warnings: string[] = [];
 
   constructor(opts: CoordinatorOptions, now = Date.now()) {
@@ -149,7 +153,13 @@ export class Coordinator {
       health[name] = h;
       models[name] = { name, version: this.#versions[m], lifetime, windows, drift, health: h, prometheus: promOf(total) };
     });
-    const { alerts, events } = this.#alerts.update(health, new Date(now));
+    const mlflow = this.mlflowStatus?.() ?? null;
+    const checks: { mlflow?: HealthCheck } = {};
+    if (mlflow) checks.mlflow = mlflowCheck(mlflow, this.#mlflowLoss, now, this.health.mlflowLossWarnMs);
+    const { alerts, events } = this.#alerts.update(health, new Date(now), Object.values(checks));
+    const servingStatus = worstStatus(Object.values(health).map((h) => h.status));
+    // Top-level checks degrade the overall status at most: MLflow trouble never makes serving unhealthy.
+    const topLevel = Object.values(checks).map((c): ModelHealth['status'] => (c.status === 'pass' ? 'healthy' : 'degraded'));
     const unrouted = this.#totals[this.#names.length].vec;
     const errors = errorsOf(unrouted);
     return {
@@ -164,10 +174,11 @@ export class Coordinator {
       models,
       unrouted: { total_requests: Math.max(unrouted[V_REQUESTS], sumErrors(unrouted)), error_count: sumErrors(unrouted), errors },
       workers,
-      health: { status: worstStatus(Object.values(health).map((h) => h.status)), models: health, alerts },
+      health: { status: worstStatus([servingStatus, ...topLevel]), serving_status: servingStatus, models: health, checks, alerts },
       alert_events: events,
       reader: { ...read, tick_cost_ms: performance.now() - t0 },
       monitoring_enabled: this.#buffers.enabled,
+      mlflow,
     };
   }
 

@@ -1,30 +1,68 @@
 // Entry point of the coordinator thread (a plain worker_threads Worker,
-// outside the Piscina pool): tick on a timer, post each snapshot as msgpack.
+// outside the Piscina pool): tick on a timer, post each snapshot as msgpack,
+// and, when MLflow logging is on, record one batch per model every flush
+// interval (the sink delivers in the background, from this thread).
 import { parentPort, workerData } from 'node:worker_threads';
 import { pack } from 'msgpackr';
 import { Coordinator } from './coordinator.js';
+import { MlflowFlusher } from './mlflow_flusher.js';
 import type { FromThread, ThreadData, ToThread } from './protocol.js';
+import type { Snapshot } from './snapshot.js';
 
 const port = parentPort!;
-const { options } = workerData as ThreadData;
+const { options, mlflow: mlflowOptions } = workerData as ThreadData;
 const coordinator = new Coordinator(options);
 let warned = 0;
 let timer: NodeJS.Timeout | undefined;
+let closing = false;
 
 function post(msg: FromThread, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
 }
 
-function publish(): void {
+const fields = (f?: Record<string, unknown>): string => {
+  if (!f || Object.keys(f).length === 0) return '';
+  try { return ` ${JSON.stringify(f)}`; } catch { return ''; }
+};
+
+let mlflow: MlflowFlusher | null = null;
+if (mlflowOptions) {
   try {
+    mlflow = new MlflowFlusher(mlflowOptions, options.models, {
+      info: (msg, f) => post({ type: 'info', message: `${msg}${fields(f)}` }),
+      warn: (msg, f) => post({ type: 'warning', message: `${msg}${fields(f)}` }),
+    });
+    const flusher = mlflow;
+    coordinator.mlflowStatus = () => flusher.status();
+  } catch (e) {
+    // Monitoring without MLflow beats no monitoring: say why and carry on.
+    post({ type: 'warning', message: `MLflow logging disabled: ${(e as Error).message}` });
+  }
+}
+
+/** One tick: snapshot to the main thread; then an MLflow flush if one is due (or `forceFlush`). */
+function publish(forceFlush = false): Snapshot | null {
+  const now = Date.now();
+  let snapshot: Snapshot | null = null;
+  try {
+    snapshot = coordinator.tick(now);
     // A copy of its own: msgpackr may hand back a view of a buffer it reuses.
-    const bytes = new Uint8Array(pack(coordinator.tick()));
+    const bytes = new Uint8Array(pack(snapshot));
     post({ type: 'snapshot', bytes }, [bytes.buffer]);
   } catch (e) {
     // Keep ticking: the main thread keeps serving the previous snapshot.
     post({ type: 'warning', message: `monitor tick failed: ${(e as Error).stack ?? e}` });
   }
+  if (snapshot && mlflow) {
+    try {
+      if (forceFlush) mlflow.flush(snapshot, now);
+      else mlflow.maybeFlush(snapshot, now, coordinator.tickMs / 2);
+    } catch (e) {
+      post({ type: 'warning', message: `MLflow flush failed: ${(e as Error).stack ?? e}` });
+    }
+  }
   while (warned < coordinator.warnings.length) post({ type: 'warning', message: coordinator.warnings[warned++] });
+  return snapshot;
 }
 
 function schedule(): void {
@@ -33,7 +71,26 @@ function schedule(): void {
   timer = setTimeout(() => { publish(); schedule(); }, delay);
 }
 
+async function shutdown(deadlineMs: number): Promise<void> {
+  clearTimeout(timer);
+  // The final tick carries everything recorded up to now, and goes to MLflow as the final flush.
+  publish(true);
+  let status = null;
+  if (mlflow) {
+    try {
+      status = await mlflow.close(deadlineMs);
+    } catch (e) {
+      post({ type: 'warning', message: `MLflow close failed: ${(e as Error).message}` });
+    }
+    // One more snapshot, so the main thread's last view shows the sink closed.
+    publish();
+  }
+  post({ type: 'closed', mlflow: status });
+  port.close();
+}
+
 port.on('message', (msg: ToThread) => {
+  if (closing) return;
   switch (msg.type) {
     case 'setBaseline':
     case 'capture': {
@@ -49,8 +106,8 @@ port.on('message', (msg: ToThread) => {
       coordinator.setWorkers(msg.alive, msg.expected);
       break;
     case 'close':
-      clearTimeout(timer);
-      port.close();
+      closing = true;
+      void shutdown(msg.deadlineMs);
       break;
   }
 });

@@ -14,10 +14,13 @@ export interface HealthConfig {
   /** p99 end-to-end objective; above it degraded, above factor × it unhealthy. */
   p99ObjectiveMs: number;
   p99UnhealthyFactor: number;
+  /** The MLflow check stays degraded this long after batches were dropped or entities refused. */
+  mlflowLossWarnMs: number;
 }
 
 export const DEFAULT_HEALTH: Omit<HealthConfig, 'window'> = {
   errorRateDegraded: 0.01, errorRateUnhealthy: 0.05, minRequests: 20, p99ObjectiveMs: 50, p99UnhealthyFactor: 2,
+  mlflowLossWarnMs: 600_000,
 };
 
 export interface Workers { alive: number; expected: number }
@@ -67,12 +70,14 @@ export const worstStatus = (all: HealthStatus[]): HealthStatus =>
 export class AlertTracker {
   readonly #active = new Map<string, Alert>();
 
-  update(models: Record<string, ModelHealth>, now: Date): { alerts: Alert[]; events: AlertEvent[] } {
+  /** `global` checks (mlflow) raise alerts with model "". */
+  update(models: Record<string, ModelHealth>, now: Date, global: HealthCheck[] = []): { alerts: Alert[]; events: AlertEvent[] } {
     const at = now.toISOString();
     const events: AlertEvent[] = [];
     const seen = new Set<string>();
-    for (const [model, h] of Object.entries(models)) {
-      for (const c of h.checks) {
+    const all: Array<[string, HealthCheck[]]> = [...Object.entries(models).map(([m, h]) => [m, h.checks] as [string, HealthCheck[]]), ['', global]];
+    for (const [model, checks] of all) {
+      for (const c of checks) {
         if (c.status === 'pass') continue;
         const key = `${model}\u0000${c.name}`;
         seen.add(key);

@@ -8,6 +8,7 @@ import { validateBaseline, type BaselineOutcome } from './baseline.js';
 import type { CoordinatorOptions, ModelInfo } from './coordinator.js';
 import type { DriftConfig } from './drift.js';
 import type { HealthConfig } from './health.js';
+import type { MlflowMonitorOptions } from './mlflow_flusher.js';
 import type { FromThread, ThreadData, ToThread } from './protocol.js';
 import type { Baseline, Snapshot } from './snapshot.js';
 
@@ -26,6 +27,13 @@ export interface MonitorOptions {
   ringStepMs?: number;
   /** Called with the coordinator's warnings (tick failures, unreadable baseline file…). Default: console.warn. */
   onWarning?: (message: string) => void;
+  /** Called with the coordinator's informational messages (MLflow runs started…). Default: console.info. */
+  onInfo?: (message: string) => void;
+  /**
+   * MLflow logging from the coordinator thread (one run per model, one batch
+   * per model every flushIntervalMs); null or omitted → off.
+   */
+  mlflow?: MlflowMonitorOptions | null;
 }
 
 export interface Monitor {
@@ -39,8 +47,18 @@ export interface Monitor {
   captureBaseline(model: string, windowName?: string): Promise<BaselineOutcome>;
   /** The pool's view of its workers; overrides counting the shard owner table. */
   setWorkersAlive(alive: number, expected: number): void;
-  close(): Promise<void>;
+  /**
+   * Final tick, final MLflow flush, runs ended FINISHED, thread stopped.
+   * Resolves within about deadlineMs (default 5000) even if MLflow is down;
+   * the thread is terminated if it has not finished by deadlineMs + 1 s.
+   */
+  close(opts?: { deadlineMs?: number }): Promise<void>;
 }
+
+/** Default deadline of Monitor.close(). */
+export const DEFAULT_CLOSE_DEADLINE_MS = 5000;
+/** How long past the deadline close() waits for the thread before terminating it. */
+const CLOSE_GRACE_MS = 1000;
 
 /** Symbol under which a Monitor exposes its current thread (tests use it to kill the thread). */
 export const kThread = Symbol('ctr-engine.monitor.thread');
@@ -68,12 +86,17 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     ringStepMs: opts.ringStepMs,
   };
   const warn = opts.onWarning ?? ((m: string) => console.warn(`[monitor] ${m}`));
+  const info = opts.onInfo ?? ((m: string) => console.info(`[monitor] ${m}`));
+  const mlflow = opts.mlflow ?? null;
   const names = opts.buffers.models;
   const listeners = new Set<(s: Snapshot) => void>();
   const pending = new Map<number, (r: BaselineOutcome) => void>();
   let nextId = 1;
   let latest: Snapshot | null = null;
   let closed = false;
+  let closing: Promise<void> | null = null;
+  let onClosed: (() => void) | null = null;
+  let running = false;
   let workers: { alive: number; expected: number } | null = null;
   let worker: Worker;
 
@@ -100,13 +123,34 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
         workers = { alive, expected };
         if (!closed) worker.postMessage({ type: 'workers', alive, expected } satisfies ToThread);
       },
-      async close() {
-        if (closed) return;
+      close(closeOpts = {}) {
+        if (closing) return closing;
         closed = true;
-        worker.postMessage({ type: 'close' } satisfies ToThread);
-        await worker.terminate();
+        const deadlineMs = Math.max(0, closeOpts.deadlineMs ?? DEFAULT_CLOSE_DEADLINE_MS);
+        closing = closeThread(worker, deadlineMs);
+        return closing;
       },
     };
+
+    async function closeThread(w: Worker, deadlineMs: number): Promise<void> {
+      if (!running) return; // died and not restarted yet: nothing to flush from
+      // Keep the process alive until the thread has flushed (the worker is unref'd while serving).
+      w.ref();
+      const exited = new Promise<void>((res) => w.once('exit', () => res()));
+      const done = new Promise<void>((res) => { onClosed = res; });
+      const timers: NodeJS.Timeout[] = [];
+      const after = (ms: number) => new Promise<'timeout'>((res) => { timers.push(setTimeout(() => res('timeout'), ms)); });
+      w.postMessage({ type: 'close', deadlineMs } satisfies ToThread);
+      const how = await Promise.race([done.then(() => 'closed' as const), exited.then(() => 'exit' as const), after(deadlineMs + CLOSE_GRACE_MS)]);
+      // 'closed': the thread ends on its own right after; give it a moment, then make sure.
+      if (how === 'closed' && (await Promise.race([exited.then(() => 'exit' as const), after(500)])) === 'exit') {
+        timers.forEach(clearTimeout);
+        return;
+      }
+      timers.forEach(clearTimeout);
+      if (how === 'timeout') warn(`coordinator thread did not finish closing within ${deadlineMs + CLOSE_GRACE_MS} ms; terminating it`);
+      if (how !== 'exit') await w.terminate();
+    }
 
     function request(msg: ToThread & { id: number }): Promise<BaselineOutcome> {
       if (closed) return Promise.resolve({ ok: false, error: { code: 'invalid_request', message: 'monitor is closed' } });
@@ -120,9 +164,10 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
       // Baselines in force travel with a restart, so one set without a file survives it too.
       const baselines: Record<string, Baseline> = {};
       for (const [name, m] of Object.entries(latest?.models ?? {})) if (m.drift.baseline) baselines[name] = m.drift.baseline;
-      const data: ThreadData = { options: { ...options, baselines, workersReported: workers ?? undefined } };
+      const data: ThreadData = { options: { ...options, baselines, workersReported: workers ?? undefined }, mlflow };
       const w = new Worker(new URL('./coordinator_thread.js', import.meta.url), { workerData: data });
       worker = w;
+      running = true;
       w.unref();
       w.on('message', (msg: FromThread) => {
         if (msg.type === 'snapshot') {
@@ -134,6 +179,10 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
         } else if (msg.type === 'reply') {
           pending.get(msg.id)?.(msg.result);
           pending.delete(msg.id);
+        } else if (msg.type === 'closed') {
+          onClosed?.();
+        } else if (msg.type === 'info') {
+          info(msg.message);
         } else {
           warn(msg.message);
         }
@@ -143,6 +192,7 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
         else warn(`coordinator thread failed: ${e.stack ?? e.message}`);
       });
       w.on('exit', (code) => {
+        running = false;
         for (const res of pending.values()) res({ ok: false, error: { code: 'invalid_request', message: 'monitor thread stopped; retry' } });
         pending.clear();
         if (!latest) {

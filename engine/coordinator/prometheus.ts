@@ -67,7 +67,25 @@ export function prometheusText(s: Snapshot): string {
   out.push(`ctr_workers_expected ${s.workers.expected}`);
   family('ctr_alerts_active', 'gauge', 'Active monitoring alerts.');
   out.push(`ctr_alerts_active ${s.health.alerts.length}`);
+  if (s.mlflow) mlflowFamilies(s.mlflow, family, out);
   return out.join('\n') + '\n';
+}
+
+/** MLflow sink families; only present when MLflow logging is on. */
+function mlflowFamilies(m: NonNullable<Snapshot['mlflow']>, family: (n: string, t: string, h: string) => void, out: string[]): void {
+  const labels = `{backend="${m.backend}"}`;
+  for (const [name, type, help, value] of [
+    ['ctr_mlflow_up', 'gauge', 'MLflow reachable: 1 when the last delivery attempt worked (or none failed yet), 0 while retrying or after close.',
+      m.state === 'ok' || m.state === 'starting' ? 1 : 0],
+    ['ctr_mlflow_pending_batches', 'gauge', 'Metric batches waiting for delivery to MLflow, all models.', m.pending],
+    ['ctr_mlflow_delivered_batches_total', 'counter', 'Metric batches delivered to MLflow.', m.delivered],
+    ['ctr_mlflow_dropped_batches_total', 'counter', 'Metric batches lost: buffer full during an outage, or still pending at the shutdown deadline.', m.dropped],
+    ['ctr_mlflow_rejected_total', 'counter', 'Metrics, params and tags MLflow refused with an error retrying cannot fix.', m.rejected],
+    ['ctr_mlflow_flushes_total', 'counter', 'Flush intervals recorded (one batch per model each).', m.flushes],
+  ] as const) {
+    family(name, type, help);
+    out.push(`${name}${labels} ${num(value)}`);
+  }
 }
 
 function histogram(out: string[], name: string, labels: string, h: PromHistogram, bounds: number[]): void {

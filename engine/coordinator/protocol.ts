@@ -1,17 +1,27 @@
 // Messages between the main thread (monitor.ts) and the coordinator thread.
 import type { BaselineOutcome } from './baseline.js';
 import type { CoordinatorOptions } from './coordinator.js';
+import type { MlflowMonitorOptions } from './mlflow_flusher.js';
+import type { MlflowStatus } from './mlflow_metrics.js';
 
 export type ToThread =
   | { type: 'setBaseline'; id: number; model: string; input: unknown }
   | { type: 'capture'; id: number; model: string; window?: string }
   | { type: 'workers'; alive: number; expected: number }
-  | { type: 'close' };
+  /** Final tick, final MLflow flush, runs FINISHED within deadlineMs; then 'closed' and the thread ends. */
+  | { type: 'close'; deadlineMs: number };
 
 export type FromThread =
   /** A msgpack-encoded Snapshot. */
   | { type: 'snapshot'; bytes: Uint8Array }
   | { type: 'reply'; id: number; result: BaselineOutcome }
-  | { type: 'warning'; message: string };
+  | { type: 'warning'; message: string }
+  | { type: 'info'; message: string }
+  /** Shutdown done (the last snapshot was posted before it); the thread exits next. */
+  | { type: 'closed'; mlflow: MlflowStatus | null };
 
-export interface ThreadData { options: CoordinatorOptions }
+export interface ThreadData {
+  options: CoordinatorOptions;
+  /** MLflow logging from this thread; null → off. */
+  mlflow: MlflowMonitorOptions | null;
+}

@@ -2,6 +2,9 @@
 // serves from. Types only: one shape shared by the thread, the monitor and the
 // body builders.
 import type { ErrorCode } from '../telemetry/layout.js';
+import type { MlflowStatus } from './mlflow_metrics.js';
+
+export type { MlflowStatus } from './mlflow_metrics.js';
 
 /** Latency of one stage, in ms. avg is exact (kept as a sum); the rest are HDR values within 0.1 %. */
 export interface LatencyBlock {
@@ -83,7 +86,7 @@ export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
 export type CheckStatus = 'pass' | 'warn' | 'fail';
 
 export interface HealthCheck {
-  name: 'error_rate' | 'latency_p99' | 'drift' | 'workers';
+  name: 'error_rate' | 'latency_p99' | 'drift' | 'workers' | 'mlflow';
   status: CheckStatus;
   value: number | string | null;
   threshold: Record<string, number | string>;
@@ -93,6 +96,7 @@ export interface HealthCheck {
 export interface ModelHealth { status: HealthStatus; checks: HealthCheck[] }
 
 export interface Alert {
+  /** "" for process-wide checks (mlflow). */
   model: string;
   kind: HealthCheck['name'];
   severity: 'warning' | 'critical';
@@ -127,9 +131,20 @@ export interface Snapshot {
   models: Record<string, ModelSnapshot>;
   unrouted: { total_requests: number; error_count: number; errors: Record<ErrorCode, number> };
   workers: { alive: number; expected: number; source: 'owner_table' | 'reported'; shards: { shard: number; owner: number; claims: number }[] };
-  health: { status: HealthStatus; models: Record<string, ModelHealth>; alerts: Alert[] };
+  health: {
+    /** Worst of the models' statuses and the top-level checks (which are never worse than degraded). */
+    status: HealthStatus;
+    /** Worst of the models' statuses only: what serving looks like. */
+    serving_status: HealthStatus;
+    models: Record<string, ModelHealth>;
+    /** Process-wide checks: `mlflow` when MLflow logging is on. */
+    checks: { mlflow?: HealthCheck };
+    alerts: Alert[];
+  };
   /** Alerts raised or resolved at this tick, for the live stream. */
   alert_events: AlertEvent[];
   reader: { retries: number; stale: number; repaired: number; tick_cost_ms: number };
   monitoring_enabled: boolean;
+  /** The MLflow sink's state (null when MLflow logging is off). */
+  mlflow: MlflowStatus | null;
 }

@@ -168,7 +168,7 @@ export class FileTrackingStore implements TrackingStore {
           `new value '${value}'.` });
         continue;
       }
-      if (current === null) await writeFileAtomic(path, value, dir);
+      if (current === null) await pathConflict(rejected, 'param', p.key, () => writeFileAtomic(path, value, dir));
     }
     // One append per metric file per batch: all of a key's lines in one write.
     const lines = new Map<string, string>();
@@ -176,10 +176,13 @@ export class FileTrackingStore implements TrackingStore {
       if (!keyOk('metric', m.key, 'metric')) continue;
       lines.set(m.key, (lines.get(m.key) ?? '') + `${Math.trunc(m.timestamp)} ${pythonFloatRepr(m.value)} ${Math.trunc(m.step)}\n`);
     }
-    for (const [key, text] of lines) await appendLines(join(dir, 'metrics', ...key.split('/')), text);
+    for (const [key, text] of lines) {
+      await pathConflict(rejected, 'metric', key, () => appendLines(join(dir, 'metrics', ...key.split('/')), text));
+    }
     for (const t of tags) {
       if (!keyOk('tag', t.key, 'tag')) continue;
-      await writeFileAtomic(join(dir, 'tags', ...t.key.split('/')), t.value.slice(0, MAX_TAG_VALUE_LENGTH), dir);
+      await pathConflict(rejected, 'tag', t.key,
+        () => writeFileAtomic(join(dir, 'tags', ...t.key.split('/')), t.value.slice(0, MAX_TAG_VALUE_LENGTH), dir));
     }
     return rejected;
   }
@@ -218,4 +221,23 @@ export class FileTrackingStore implements TrackingStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Filesystem errors that mean "this key collides with another key's folder" (e.g. "a" and "a/b"). */
+const PATH_CONFLICT_CODES = new Set(['EEXIST', 'EISDIR', 'ENOTDIR']);
+
+/**
+ * Runs one key's write; a key that is both a file and a folder of another key
+ * (MLflow's file store cannot hold both either) is refused for good, so the
+ * rest of the batch still goes instead of the whole batch retrying forever.
+ */
+async function pathConflict(rejected: Rejection[], kind: Rejection['kind'], key: string, write: () => Promise<unknown>): Promise<void> {
+  try {
+    await write();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!code || !PATH_CONFLICT_CODES.has(code)) throw err;
+    rejected.push({ kind, key, message: `${kind} key '${key}' conflicts with another key stored as a folder or file in the ` +
+      `file store (${code}): a key cannot also be the prefix of another key` });
+  }
 }
