@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { createTelemetry, type TelemetryBuffers } from '../engine/telemetry/buffers.js';
 import { claimWorkerShard } from '../engine/telemetry/worker_recorder.js';
 import { createMainRecorder } from '../engine/telemetry/main_recorder.js';
-import { startMonitor, type Monitor, type MonitorOptions } from '../engine/coordinator/monitor.js';
+import { kThread, startMonitor, type Monitor, type MonitorOptions } from '../engine/coordinator/monitor.js';
+import type { Worker } from 'node:worker_threads';
 import { healthBody } from '../engine/coordinator/bodies.js';
 import { prometheusText } from '../engine/coordinator/prometheus.js';
 import type { Snapshot } from '../engine/coordinator/snapshot.js';
@@ -251,4 +252,33 @@ test('without mlflow options: snapshot.mlflow null, no mlflow check or metrics; 
   await mon.close();
   assert.ok(Date.now() - t0 < 1500);
   await mon.close();
+});
+
+test('a coordinator thread that dies: its runs are ended KILLED and the restarted thread logs to new runs', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ctr-coord-mlflow-restart-'));
+  const buffers = createTelemetry({ models: MODELS.map((m) => m.name), workerShards: 1 });
+  let mon: (Monitor & { [kThread]: () => Worker }) | null = null;
+  try {
+    const mlruns = join(dir, 'mlruns');
+    mon = await startMonitor({ buffers, models: MODELS, tickMs: 100, ...quiet, mlflow: mlflowOptions(`file:${mlruns}`, 'coord_restart') }) as Monitor & { [kThread]: () => Worker };
+    await until('first flushes delivered', () => (mon!.latest().mlflow?.delivered ?? 0) >= 2);
+    const first = mon[kThread]();
+    await first.terminate();
+    await until('a restarted thread', () => mon![kThread]() !== first, 5000);
+    const exp = (await listExperiments(mlruns)).find((e) => e.meta.name === 'coord_restart')!;
+    const statuses = async () => (await Promise.all((await listRunDirs(exp.dir)).map(readRun))).map((r) => Number(r.meta.status)).sort();
+    const end = Date.now() + 8000;
+    let seen: number[] = [];
+    while (Date.now() < end) {
+      seen = await statuses();
+      if (seen.join() === '1,1,5,5') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(seen, [1, 1, 5, 5], 'two new RUNNING runs, the dead thread\'s two KILLED');
+    await mon.close({ deadlineMs: 2000 });
+    assert.deepEqual(await statuses(), [3, 3, 5, 5]);
+  } finally {
+    await mon?.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

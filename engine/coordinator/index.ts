@@ -1,5 +1,7 @@
 // The monitoring API the server uses: start the coordinator thread, serve its snapshots.
-export { startMonitor, type Monitor, type MonitorOptions } from './monitor.js';
+export { startMonitor, DEFAULT_CLOSE_DEADLINE_MS, type Monitor, type MonitorOptions } from './monitor.js';
+export { DEFAULT_FLUSH_INTERVAL_MS, type MlflowMonitorOptions } from './mlflow_flusher.js';
+export { modelMetrics, mlflowCheck } from './mlflow_metrics.js';
 export { statsBody, healthBody, driftBody } from './bodies.js';
 export { prometheusText, PROMETHEUS_CONTENT_TYPE } from './prometheus.js';
 export { validateBaseline, type BaselineOutcome, type BaselineError } from './baseline.js';
