@@ -1,9 +1,10 @@
 // Wires the engine and the front end together and starts listening. Used by
 // api/main.ts and by tests that need the real server in-process.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AbRouter } from '../engine/ab_router.js';
 import { Batcher } from '../engine/batcher.js';
-import type { ServerConfig } from '../engine/config.js';
+import { projectRoot, type ServerConfig } from '../engine/config.js';
 import { startMonitor, type Monitor } from '../engine/coordinator/index.js';
 import { InferencePool } from '../engine/inference_pool.js';
 import { loadModelRegistry, type ModelRegistry } from '../engine/model_registry.js';
@@ -22,6 +23,10 @@ export interface RunningServer {
   /** Resolves once every worker has run every model once. */
   ready: Promise<void>;
   close(): Promise<void>;
+}
+
+function engineVersion(): string {
+  return String(JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')).version);
 }
 
 /** Settings recorded with each MLflow run, so runs compare with their configuration. */
@@ -57,6 +62,16 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     healthConfig: { p99ObjectiveMs: cfg.latencyObjectiveMs, errorRateDegraded: cfg.errorRateDegraded, errorRateUnhealthy: cfg.errorRateUnhealthy },
     baselinePath: join(cfg.dataDir, 'baselines.json'),
     expectedWorkers: cfg.workers,
+    // Flushed from the coordinator thread: MLflow never touches the request path.
+    mlflow: {
+      trackingUri: cfg.mlflowTrackingUri,
+      experimentName: cfg.mlflowExperimentName,
+      flushIntervalMs: cfg.mlflowFlushIntervalMs,
+      flushBufferLimit: cfg.mlflowBufferLimit > 0 ? cfg.mlflowBufferLimit : undefined,
+      params: runParams(cfg),
+      tags: {},
+      engineVersion: engineVersion(),
+    },
   });
   const pool = new InferencePool(registry, {
     workers: cfg.workers,
@@ -114,7 +129,8 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       uws.us_listen_socket_close(listenSocket);
       batcher.close();
       await pool.close();
-      await monitor.close();
+      // A final tick and MLflow flush, runs FINISHED, within the deadline.
+      await monitor.close({ deadlineMs: cfg.shutdownDeadlineMs });
       // close() exists at runtime in uWS v20.30 but is missing from its typings.
       (app as unknown as { close(): void }).close();
     },
