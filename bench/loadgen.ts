@@ -1,5 +1,6 @@
 // `npm run bench:load`: one measurement, open loop at --rate or closed loop,
 // against a target this command starts or a server at --url.
+import { unpack } from 'msgpackr';
 import { describeOne, resultPath, writeResult } from './lib/report.js';
 import { measure, poolFor } from './lib/measure.js';
 import { parseCli, parseCommon, runMain, UsageError } from './lib/options.js';
@@ -27,6 +28,11 @@ runMain(async () => {
   const file = writeResult(resultPath('load', 'json', cfg.out), result);
   if (cfg.json) console.log(JSON.stringify(result, null, 2));
   console.log(describeOne(result.target, result));
-  if (result.sample !== undefined) console.log(`sample answer: ${result.sample.slice(0, 200)}`);
+  if (result.sample !== undefined) {
+    // msgpack answers are shown decoded; a truncated sample may not decode, then raw.
+    let shown = result.sample;
+    if (cfg.format === 'msgpack') { try { shown = JSON.stringify(unpack(Buffer.from(shown, 'latin1'))); } catch { /* keep raw */ } }
+    console.log(`sample answer: ${shown.slice(0, 200)}`);
+  }
   console.log(`result: ${file}`);
 });
