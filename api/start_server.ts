@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AbRouter } from '../engine/ab_router.js';
-import { Batcher } from '../engine/batcher.js';
+import { Batcher, type InFlightTask } from '../engine/batcher.js';
 import { projectRoot, type ServerConfig } from '../engine/config.js';
 import { startMonitor, type Monitor } from '../engine/coordinator/index.js';
 import { InferencePool } from '../engine/inference_pool.js';
@@ -19,6 +19,8 @@ export interface RunningServer {
   host: string;
   registry: ModelRegistry;
   monitor: Monitor;
+  /** The inference workers (tests kill one to check that serving survives it). */
+  pool: InferencePool<InFlightTask>;
   uwsSource: string;
   /** Resolves once every worker has run every model once. */
   ready: Promise<void>;
@@ -73,7 +75,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       engineVersion: engineVersion(),
     },
   });
-  const pool = new InferencePool(registry, {
+  const pool = new InferencePool<InFlightTask>(registry, {
     workers: cfg.workers,
     tasksPerWorker: cfg.tasksPerWorker,
     intraOpThreads: cfg.intraOpThreads,
@@ -81,17 +83,13 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     telemetry,
   });
   const reportWorkers = () => monitor.setWorkersAlive(pool.threadsAlive, cfg.workers);
-  pool.piscina.on('workerCreate', reportWorkers);
-  pool.piscina.on('workerDestroy', (w: { id: number }) => {
-    // The dead worker's shard keeps its counts; freeing it lets the replacement carry on in it.
-    releaseWorkerShard(telemetry, w.id);
-    reportWorkers();
-  });
+  pool.onWorkersChanged = reportWorkers;
+  // The dead worker's shard keeps its counts; freeing it lets the replacement carry on in it.
+  pool.onWorkerLost = (threadId) => releaseWorkerShard(telemetry, threadId);
   const batcher = new Batcher(registry, pool, {
     batchMaxSize: cfg.batchMaxSize,
     batchMaxDelayMs: cfg.batchMaxDelayMs,
     queueBound: cfg.queueBound,
-    maxInFlight: cfg.workers * cfg.tasksPerWorker,
     requestDeadlineMs: cfg.requestDeadlineMs,
   });
   const state: ServerState = {
@@ -120,6 +118,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     host: cfg.host,
     registry,
     monitor,
+    pool,
     uwsSource: source,
     ready,
     async close() {
@@ -127,7 +126,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       closed = true;
       state.ready = false;
       uws.us_listen_socket_close(listenSocket);
-      batcher.close();
+      await batcher.close();
       await pool.close();
       // A final tick and MLflow flush, runs FINISHED, within the deadline.
       await monitor.close({ deadlineMs: cfg.shutdownDeadlineMs });

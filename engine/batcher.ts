@@ -12,7 +12,7 @@
 // every row carries a deadline that a sweep enforces wherever the row is.
 import type { ErrorCode } from './error_codes.js';
 import type { PredictFields } from './feature_encoder.js';
-import type { InferencePool } from './inference_pool.js';
+import type { InferencePool, ReplySink } from './inference_pool.js';
 import type { InferenceReply, InferenceTask, TaskPart } from './inference_task.js';
 import type { LoadedModel, ModelRegistry } from './model_registry.js';
 
@@ -30,7 +30,6 @@ export interface BatcherOptions {
   batchMaxSize: number;
   batchMaxDelayMs: number;
   queueBound: number;
-  maxInFlight: number;
   requestDeadlineMs: number;
 }
 
@@ -57,11 +56,11 @@ class ModelQueue {
   constructor(readonly model: LoadedModel) {}
 }
 
-interface InFlightTask {
+export interface InFlightTask {
   batches: Batch[];
 }
 
-export class Batcher {
+export class Batcher implements ReplySink<InFlightTask> {
   private readonly queues: ModelQueue[];
   private readonly inFlight = new Set<InFlightTask>();
   private flushScheduled = false;
@@ -71,10 +70,11 @@ export class Batcher {
 
   constructor(
     registry: ModelRegistry,
-    private readonly pool: InferencePool,
+    private readonly pool: InferencePool<InFlightTask>,
     private readonly opts: BatcherOptions,
   ) {
     this.queues = registry.models.map((m) => new ModelQueue(m));
+    pool.setSink(this);
     // A sweep rather than a timer per request: cheap, and it reaches rows
     // stuck in a queue or in a worker that never answers.
     const every = Math.min(100, Math.max(1, opts.requestDeadlineMs / 4));
@@ -157,7 +157,7 @@ export class Batcher {
   private dispatch(): void {
     if (this.closed) return;
     const queues = this.queues;
-    while (this.inFlight.size < this.opts.maxInFlight) {
+    while (this.pool.hasCapacity()) {
       const batches: Batch[] = [];
       const parts: TaskPart[] = [];
       const transfer: ArrayBuffer[] = [];
@@ -180,10 +180,7 @@ export class Batcher {
       this.nextModel = (this.nextModel + 1) % queues.length;
       const task: InFlightTask = { batches };
       this.inFlight.add(task);
-      this.pool.run({ parts } satisfies InferenceTask, transfer).then(
-        (reply) => this.complete(task, reply),
-        (err: unknown) => this.abandon(task, err),
-      );
+      this.pool.send({ parts } satisfies InferenceTask, transfer, task);
     }
   }
 
@@ -201,7 +198,11 @@ export class Batcher {
     return live;
   }
 
-  private complete(task: InFlightTask, reply: InferenceReply): void {
+  onCapacity(): void {
+    this.dispatch();
+  }
+
+  onReply(task: InFlightTask, reply: InferenceReply): void {
     this.inFlight.delete(task);
     for (let i = 0; i < task.batches.length; i++) {
       const b = task.batches[i];
@@ -223,9 +224,8 @@ export class Batcher {
   }
 
   /** The task failed as a whole (worker crashed or pool closed): its buffers are gone. */
-  private abandon(task: InFlightTask, err: unknown): void {
+  onLost(task: InFlightTask, why: string): void {
     this.inFlight.delete(task);
-    const why = (err as Error)?.message ?? String(err);
     for (const b of task.batches) {
       this.failRows(b, 'inference_failed', `inference worker failed: ${why}`);
       b.features = new Float32Array(this.opts.batchMaxSize * b.model.width);
@@ -261,12 +261,18 @@ export class Batcher {
     for (const t of this.inFlight) for (const b of t.batches) this.expire(b, now);
   }
 
-  close(): void {
+  /**
+   * Stops dispatching, answers queued rows 503, and resolves once the batches
+   * already in the workers have been answered (or `graceMs` passed).
+   */
+  async close(graceMs = 2000): Promise<void> {
     this.closed = true;
-    clearInterval(this.sweepTimer);
     for (const q of this.queues) {
       if (q.open !== null) this.failRows(q.open, 'overloaded', 'the server is shutting down');
       for (const b of q.ready) this.failRows(b, 'overloaded', 'the server is shutting down');
     }
+    const until = performance.now() + graceMs;
+    while (this.inFlight.size > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+    clearInterval(this.sweepTimer);
   }
 }

@@ -30,4 +30,13 @@ export interface ReplyPart {
 
 export interface InferenceReply {
   parts: ReplyPart[];
+  /** Set when the task failed as a whole (its buffers did not come back). */
+  failure?: string;
+}
+
+/** Key of the message a worker sends once its sessions are open, carrying its batch port. */
+export const ATTACH = 'ctrEngineAttach';
+export interface AttachMessage {
+  [ATTACH]: import('node:worker_threads').MessagePort;
+  threadId: number;
 }

@@ -5,10 +5,10 @@
 // buffers back so the main thread can reuse them without allocating.
 import * as ort from 'onnxruntime-node';
 import { Piscina } from 'piscina';
-import { threadId } from 'node:worker_threads';
+import { MessageChannel, parentPort, threadId } from 'node:worker_threads';
 import { claimWorkerShard, type TelemetryBuffers } from './telemetry/index.js';
 import type { WorkerModelSpec } from './model_registry.js';
-import type { InferenceTask, InferenceReply, ReplyPart } from './inference_task.js';
+import { ATTACH, type AttachMessage, type InferenceTask, type InferenceReply, type ReplyPart } from './inference_task.js';
 
 interface WorkerInit {
   models: WorkerModelSpec[];
@@ -56,16 +56,9 @@ function readCtr(spec: WorkerModelSpec, tensor: ort.Tensor, rows: number): Float
   return ctr;
 }
 
-/** Piscina's protocol for a result whose buffers move instead of being copied. */
-class MovableReply {
-  constructor(private readonly reply: InferenceReply, private readonly transfer: ArrayBuffer[]) {}
-  get [Piscina.transferableSymbol](): ArrayBuffer[] { return this.transfer; }
-  get [Piscina.valueSymbol](): InferenceReply { return this.reply; }
-}
-
-export default async function runInference(task: InferenceTask): Promise<unknown> {
+/** Runs every part of a task; the reply's buffers are listed in `transfer`. */
+async function infer(task: InferenceTask, transfer: ArrayBuffer[]): Promise<InferenceReply> {
   const parts: ReplyPart[] = [];
-  const transfer: ArrayBuffer[] = [];
   for (let i = 0; i < task.parts.length; i++) {
     const part = task.parts[i];
     const spec = specs[part.model];
@@ -92,5 +85,36 @@ export default async function runInference(task: InferenceTask): Promise<unknown
     parts.push({ model: part.model, ctr, features: part.features, startedAt: started, inferenceMs: finished - started, error });
     transfer.push(ctr.buffer as ArrayBuffer, part.features.buffer as ArrayBuffer);
   }
-  return Piscina.move(new MovableReply({ parts }, transfer) as never);
+  return { parts };
+}
+
+// The batch channel: a MessagePort of this worker's own, handed to the main
+// thread through Piscina's event messages. Batches travel over it directly,
+// not as Piscina tasks: Piscina's per-task bookkeeping (an AsyncResource, a
+// promise and their destroy hooks per task) survives young-generation GCs on
+// the main thread and made scavenges 1–2.5 ms long, which was the whole p99
+// tail at low load (see README, "Design"). Piscina still owns the workers'
+// life: start, replacement after a crash, shutdown.
+const channel = new MessageChannel();
+channel.port1.on('message', (task: InferenceTask) => {
+  const transfer: ArrayBuffer[] = [];
+  infer(task, transfer).then(
+    (reply) => channel.port1.postMessage(reply, transfer),
+    (err: unknown) => channel.port1.postMessage({ parts: [], failure: String((err as Error)?.stack ?? err) }),
+  );
+});
+parentPort!.postMessage({ [ATTACH]: channel.port2, threadId } satisfies AttachMessage, [channel.port2]);
+
+/** Piscina's protocol for a result whose buffers move instead of being copied. */
+class MovableReply {
+  constructor(private readonly reply: InferenceReply, private readonly transfer: ArrayBuffer[]) {}
+  get [Piscina.transferableSymbol](): ArrayBuffer[] { return this.transfer; }
+  get [Piscina.valueSymbol](): InferenceReply { return this.reply; }
+}
+
+/** The Piscina task entry: the same inference, for callers that go through Piscina's queue. */
+export default async function runInference(task: InferenceTask): Promise<unknown> {
+  const transfer: ArrayBuffer[] = [];
+  const reply = await infer(task, transfer);
+  return Piscina.move(new MovableReply(reply, transfer) as never);
 }
