@@ -38,6 +38,7 @@ const ROUTES: Record<string, string> = {
   '/monitoring/health': 'GET',
   '/metrics': 'GET',
   '/monitoring/baseline': 'POST',
+  '/dashboard': 'GET',
 };
 
 /** `extraRoutes` registers further routes (monitoring, stream) before the catch-all. */

@@ -10,6 +10,7 @@ import { InferencePool } from '../engine/inference_pool.js';
 import { loadModelRegistry, type ModelRegistry } from '../engine/model_registry.js';
 import { createMainRecorder, createTelemetry, releaseWorkerShard, type ErrorCode as TelemetryCode } from '../engine/telemetry/index.js';
 import { registerMonitoringRoutes } from './monitoring_routes.js';
+import { registerDashboardRoutes, registerStreamRoutes, streamPrometheusText, type StreamHub } from './stream/index.js';
 import { buildApp, type ServerState } from './server.js';
 import type { ServingObserver } from './serving_observer.js';
 import { loadUws, type us_listen_socket } from './uws_loader.js';
@@ -98,10 +99,30 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     workersAlive: () => pool.threadsAlive,
     workersExpected: cfg.workers,
   };
+  let hub: StreamHub | undefined;
   const app = buildApp(uws, {
     registry, router, batcher, observer, state,
     maxBodyBytes: cfg.maxBodyBytes, maxBatchRequests: cfg.maxBatchRequests, requestDeadlineMs: cfg.requestDeadlineMs,
-  }, (a) => registerMonitoringRoutes(a, { monitor, adminToken: cfg.adminToken, maxBodyBytes: cfg.maxBodyBytes, extraMetrics: () => '' }));
+  }, (a) => {
+    hub = registerStreamRoutes(a, uws, {
+      monitor,
+      models: registry.models.map((m) => ({ name: m.name, version: m.version })),
+      settings: { ...runParams(cfg), ab_weights: Object.fromEntries(router.weights), tick_ms: cfg.monitorTickMs },
+      opts: {
+        defaultIntervalMs: cfg.streamIntervalMs,
+        minIntervalMs: 100,
+        maxBackpressureBytes: cfg.streamMaxBackpressureBytes,
+        maxPayloadLength: 1024,
+        idleTimeoutS: 64,
+        slowCloseAfterSkips: cfg.streamSlowCloseAfterSkips,
+      },
+    });
+    registerDashboardRoutes(a);
+    registerMonitoringRoutes(a, {
+      monitor, adminToken: cfg.adminToken, maxBodyBytes: cfg.maxBodyBytes,
+      extraMetrics: () => streamPrometheusText(hub!.metrics()),
+    });
+  });
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
     app.listen(cfg.host, cfg.port, (sock) => (sock ? resolve(sock) : reject(new Error(`cannot listen on ${cfg.host}:${cfg.port}`))));
   });
@@ -126,6 +147,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       closed = true;
       state.ready = false;
       uws.us_listen_socket_close(listenSocket);
+      hub?.close();
       await batcher.close();
       await pool.close();
       // A final tick and MLflow flush, runs FINISHED, within the deadline.

@@ -55,6 +55,12 @@ export interface ServerConfig {
   mlflowBufferLimit: number;
   /** How long a graceful shutdown waits for the final MLflow flush. */
   shutdownDeadlineMs: number;
+  /** WS /monitoring/stream: interval for a connection that names none. */
+  streamIntervalMs: number;
+  /** Bytes queued for a stream client beyond which its frames are skipped. */
+  streamMaxBackpressureBytes: number;
+  /** Consecutive skipped frames after which a stuck stream client is closed. */
+  streamSlowCloseAfterSkips: number;
 }
 
 type Kind = 'int' | 'number' | 'string' | 'weights' | 'path' | 'bool' | 'list';
@@ -100,6 +106,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'errorRateUnhealthy', env: 'ERROR_RATE_UNHEALTHY', flag: '--error-rate-unhealthy', kind: 'number', min: 0, max: 1, help: 'error rate that makes a model unhealthy', default: () => 0.05 },
   { key: 'mlflowFlushIntervalMs', env: 'MLFLOW_FLUSH_INTERVAL_MS', flag: '--mlflow-flush-interval-ms', kind: 'int', min: 100, max: 3_600_000, help: 'metrics to MLflow every', default: () => 10_000 },
   { key: 'mlflowBufferLimit', env: 'MLFLOW_BUFFER_LIMIT', flag: '--mlflow-buffer-limit', kind: 'int', min: 0, max: 10_000_000, help: 'flushes kept per model during an outage (0: an hour)', default: () => 0 },
+  { key: 'streamIntervalMs', env: 'STREAM_INTERVAL_MS', flag: '--stream-interval-ms', kind: 'int', min: 100, max: 600_000, help: 'live stream default interval', default: () => 1000 },
+  { key: 'streamMaxBackpressureBytes', env: 'STREAM_MAX_BACKPRESSURE_BYTES', flag: '--stream-max-backpressure-bytes', kind: 'int', min: 1024, max: 1 << 30, help: 'stream bytes queued per client before frames are skipped', default: () => 256 * 1024 },
+  { key: 'streamSlowCloseAfterSkips', env: 'STREAM_SLOW_CLOSE_AFTER_SKIPS', flag: '--stream-slow-close-after-skips', kind: 'int', min: 1, max: 1_000_000, help: 'skipped frames in a row before a stuck client is closed', default: () => 10 },
   { key: 'shutdownDeadlineMs', env: 'SHUTDOWN_DEADLINE_MS', flag: '--shutdown-deadline-ms', kind: 'int', min: 0, max: 600_000, help: 'graceful shutdown waits this long for the final flush', default: () => 5000 },
 ];
 
