@@ -31,7 +31,10 @@ export const HARNESS_MODELS = [{ name: 'xgboost', version: '3' }, { name: 'logis
 export async function startStreamHarness(o: HarnessOptions = {}): Promise<StreamHarness> {
   const { uws } = loadUws();
   const models = o.models ?? HARNESS_MODELS;
-  const monitor = startSyntheticMonitor({ models, tickMs: o.tickMs ?? 50, scenarios: o.scenarios });
+  // Traffic split like the A/B weights below, unless the caller says otherwise.
+  const scenarios: Record<string, Partial<ModelScenario>> = {};
+  models.forEach((m, i) => { scenarios[m.name] = { rps: i === 0 ? 560 : 240 / (models.length - 1), ...o.scenarios?.[m.name] }; });
+  const monitor = startSyntheticMonitor({ models, tickMs: o.tickMs ?? 50, scenarios });
   const app = uws.App();
   const hub = registerStreamRoutes(app, uws, {
     monitor, models,
@@ -42,6 +45,11 @@ export async function startStreamHarness(o: HarnessOptions = {}): Promise<Stream
   app.any('/*', (res, req) => sendError(res, 'not_found', `no route ${req.getUrl()}`, false));
   const sock = await new Promise<us_listen_socket>((resolve, reject) => {
     app.listen('127.0.0.1', o.port ?? 0, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on port ${o.port ?? 0}`))));
+  }).catch(async (e: unknown) => {
+    hub.close();
+    await monitor.close();
+    (app as unknown as { close(): void }).close();
+    throw e;
   });
   const port = uws.us_socket_local_port(sock as never);
   let closed = false;

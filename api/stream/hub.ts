@@ -107,6 +107,9 @@ export function registerStreamRoutes(app: TemplatedApp, uws: Uws, deps: StreamDe
   let cache = new Map<string, Encoded>();
   let nextId = 1;
   let closed = false;
+  /** When the last tick arrived, and the observed spacing of ticks (EWMA, ms). */
+  let lastTickAt = 0;
+  let tickGap = 0;
 
   const encoded = (stream: Stream, since: number, build: () => Parameters<typeof encodeFrame>[0]): Encoded => {
     const key = `${stream.key}|${since}`;
@@ -154,7 +157,9 @@ export function registerStreamRoutes(app: TemplatedApp, uws: Uws, deps: StreamDe
     const now = Date.now();
     const changes = statusChanges(prevStatus, s);
     const events = s.alert_events;
-    const half = Math.min(s.tick_ms, 1000) / 2;
+    if (lastTickAt > 0) tickGap = tickGap === 0 ? now - lastTickAt : tickGap * 0.8 + (now - lastTickAt) * 0.2;
+    lastTickAt = now;
+    const half = Math.min(tickGap || s.tick_ms, 1000) / 2;
     const stuck: Ws[] = [];
     for (const stream of streams.values()) {
       if (changes.length > 0 || events.length > 0) {

@@ -112,6 +112,12 @@ export class WsClient {
     });
   }
 
+  /** Forget the messages received so far (a long-running reader keeps its memory flat). */
+  discard(): void {
+    this.messages.length = 0;
+    this.#read = 0;
+  }
+
   /** Stop reading the socket (the kernel buffers fill and the server sees backpressure). */
   pause(): void { this.socket.pause(); }
   resume(): void { this.socket.resume(); }

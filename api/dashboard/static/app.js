@@ -35,6 +35,7 @@
     modelNames: [],
     ab: null,         // { chart, xs, shares: [[]...] }
     events: [],
+    hellos: 0,
   };
 
   // ── connection ───────────────────────────────────────────────────────────
@@ -132,6 +133,7 @@
   // ── frames ───────────────────────────────────────────────────────────────
   function onHello(h) {
     state.hello = h;
+    state.hellos++;
     state.attempt = 0;
     state.downSince = null;
     setConn('live');
