@@ -2,7 +2,9 @@
 // playwright-core), against the stream harness fed by the synthetic monitor:
 // the page connects, its charts fill, an induced drift alert becomes visible,
 // there are no console errors, and it says when the server is unreachable and
-// reconnects by itself. Screenshot: test-artifacts/dashboard.png.
+// reconnects by itself; then on the real server under load, with drift
+// induced by a baseline. Screenshots: test-artifacts/dashboard.png (real
+// server), dashboard_synthetic.png, dashboard_unreachable.png.
 //
 // Needs /usr/bin/chromium (or CHROMIUM_PATH): `apt-get install -y chromium`.
 // Without it this test FAILS (it does not skip): CI installs it.
@@ -14,6 +16,11 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { projectRoot } from '../engine/config.js';
 import { startStreamHarness, type StreamHarness } from '../api/stream/dev_server.js';
+import { createTrafficSampler } from '../engine/traffic_sampler.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { startServerProcess } from './support/server_process.js';
+import { TestClient } from './support/http_client.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
@@ -104,7 +111,7 @@ test('dashboard: connects, charts fill, a drift alert shows, no console errors, 
     assert.match(await page.locator('#event-list').textContent() ?? '', /xgboost drift: none → high/);
     await sleep(2500); // a few more points after the change, for the screenshot
     mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png') });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard_synthetic.png') });
     assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
 
     // The server goes away: the page says so, loudly.
@@ -130,5 +137,57 @@ test('dashboard: connects, charts fill, a drift alert shows, no console errors, 
     await browser.close();
     await front.down();
     await h.close();
+  }
+});
+
+test('dashboard on the real server under load: charts fill, induced drift shows as an alert', { timeout: 120_000 }, async () => {
+  const browser = await launchChromium();
+  const dataDir = mkdtempSync(join(tmpdir(), 'ctr-dashboard-'));
+  const server = await startServerProcess({
+    DATA_DIR: dataDir, MLFLOW_TRACKING_URI: `file:${join(dataDir, 'mlruns')}`, WORKERS: '1',
+    MONITOR_TICK_MS: '250', MONITOR_WINDOWS_S: '5,60', DRIFT_MIN_SAMPLES: '200',
+  });
+  const client = new TestClient(server.url, 8);
+  let loading = true;
+  let sent = 0;
+  // Closed-loop load, 8 in flight, A/B routing (no model named), for as long as the test looks.
+  const load = Promise.all(Array.from({ length: 8 }, async (_, i) => {
+    const sampler = createTrafficSampler({ seed: 100 + i });
+    while (loading) {
+      const r = await client.postJson('/predict_ctr', sampler.next());
+      assert.equal(r.status, 200);
+      sent++;
+      await sleep(4);
+    }
+  }));
+  try {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    const errors = watchConsole(page);
+    await page.goto(`${server.url}/dashboard?interval=250`);
+    await page.waitForSelector('#conn[data-state="live"]', { timeout: 10_000 });
+    const models = (await client.get('/models')).body.models.map((m: { name: string }) => m.name) as string[];
+    assert.equal(await page.locator('article.model').count(), models.length);
+    await page.waitForFunction((names) => {
+      const s = (window as any).ctrDashboard;
+      return names.every((n: string) => s.models[n] && s.models[n].rps.filter((x: number) => x > 0).length >= 8 && s.models[n].lat[0][1].filter((x: number | null) => x !== null && x > 0).length >= 8);
+    }, models, { timeout: 20_000 });
+    // Drift: a baseline far from what the model predicts.
+    const target = models[0];
+    const set = await client.postJson('/monitoring/baseline', { model_name: target, mean_prediction: 0.3, std_prediction: 0.05, mean_latency_ms: 50, std_latency_ms: 10 });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    await page.waitForSelector(`#alert-list li.alert[data-model="${target}"][data-kind="drift"]`, { timeout: 20_000 });
+    await page.waitForSelector(`article.model[data-model="${target}"] .pill.sev-high, article.model[data-model="${target}"] .pill.sev-medium`);
+    await sleep(2000);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png') });
+    assert.ok(sent > 200, `load sent ${sent} requests`);
+    assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
+  } finally {
+    loading = false;
+    await load.catch(() => {});
+    await browser.close();
+    await client.close();
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });

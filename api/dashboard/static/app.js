@@ -331,8 +331,9 @@
     var off = band && mean !== null && (mean < band[0] || mean > band[1]);
     setKpi(v.tiles.mean, mean === null ? '–' : mean.toFixed(4), '', off ? { status: 'warn' } : null);
     var psi = m.drift.checks.filter(function (c) { return c.name === 'psi'; })[0];
-    var psiLevel = m.drift.severity === 'high' ? { status: 'fail' } : m.drift.severity === 'medium' ? { status: 'warn' } : null;
+    var psiLevel = psi && psi.severity === 'high' ? { status: 'fail' } : psi && psi.severity === 'medium' ? { status: 'warn' } : null;
     setKpi(v.tiles.psi, psi && psi.statistic !== null ? psi.statistic.toFixed(3) : '–', '', psiLevel);
+    v.tiles.psi.tile.title = psi ? psi.detail : 'PSI needs a baseline captured from traffic';
     setPill(v.drift, 'sev-' + m.drift.severity, 'drift ' + m.drift.severity);
     setPill(v.health, 'status-' + h.status, h.status);
     v.checks.textContent = m.drift.baseline
