@@ -181,6 +181,45 @@ describe('baselines', () => {
   });
 });
 
+describe('latency anomaly on the real server', () => {
+  test('a baseline captured at normal speed flags the latency check once inference is slowed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ctr-latency-'));
+    const env = { DATA_DIR: dir, MONITOR_TICK_MS: '200', MONITOR_WINDOWS_S: '5,60', WORKERS: '2' };
+    let s = await startServerProcess(env);
+    let c = new TestClient(s.url, 32);
+    try {
+      const driveOn = async (n: number) => {
+        const sampler = createTrafficSampler({ seed: 77 });
+        for (let done = 0; done < n; done += 100) {
+          await Promise.all(Array.from({ length: 100 }, () => c.postJson('/predict_ctr', { ...sampler.next(), model: 'xgboost' })));
+        }
+      };
+      await driveOn(1500);
+      await sleep(400);
+      const cap = await c.postJson('/monitoring/baseline/xgboost/capture?window=5s', {});
+      assert.equal(cap.status, 200, JSON.stringify(cap.body));
+      await c.close();
+      await s.stop();
+      // Same data dir: the baseline comes back; every inference batch now takes 20 ms longer.
+      s = await startServerProcess({ ...env, INJECT_INFERENCE_DELAY_MS: '20' });
+      c = new TestClient(s.url, 32);
+      await driveOn(1500);
+      await sleep(400);
+      const d = await c.get('/monitoring/drift/xgboost');
+      const latency = d.body.checks.find((x: { name: string }) => x.name === 'latency_anomaly');
+      assert.ok(latency, JSON.stringify(d.body.checks));
+      assert.notEqual(latency.severity, 'none', JSON.stringify(latency));
+      assert.equal(d.body.drift_detected, true);
+      const mean = d.body.checks.find((x: { name: string }) => x.name === 'mean_shift');
+      assert.equal(mean.severity, 'none', 'same traffic, same predictions: only latency moved');
+    } finally {
+      await c.close();
+      await s.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('monitoring off', () => {
   test('MONITORING=off still serves, and says monitoring is off', async () => {
     const off = await startServerProcess({ MONITORING: 'off', DATA_DIR: dataDir, MONITOR_TICK_MS: '200' });
