@@ -7,7 +7,7 @@
 //   node dist/bench/stream_clients.js [--clients 0,100,500] [--rounds 2] [--duration 6]
 //   node dist/bench/stream_clients.js --hold N --url ws://…   (the child)
 import { execFile, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,7 +48,12 @@ async function main(): Promise<void> {
   const lua = join(tmpdir(), 'ctr-stream-bench.lua');
   writeFileSync(lua, 'wrk.method="POST"\nwrk.headers["Content-Type"]="application/json"\n'
     + 'wrk.body=\'{"user_id":"user_1","ad_id":"ad_1","device":"mobile","placement":"header","context":{"hour":13}}\'\n');
-  const server = await startServer({ name: 'engine', command: [process.execPath, 'dist/api/main.js'], cwd: root, env: { MONITOR_TICK_MS: '1000' } });
+  // Baselines and the MLflow store of this run go to a scratch folder, not the checkout.
+  const scratch = mkdtempSync(join(tmpdir(), 'ctr-stream-bench-'));
+  const server = await startServer({
+    name: 'engine', command: [process.execPath, 'dist/api/main.js'], cwd: root,
+    env: { MONITOR_TICK_MS: '1000', DATA_DIR: scratch, MLFLOW_TRACKING_URI: `file:${join(scratch, 'mlruns')}` },
+  });
   const base = `127.0.0.1:${server.port}`;
   const rows: { round: number; clients: number; rps: number; p50: string; p99: string; skipped: string }[] = [];
   try {
@@ -72,6 +77,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await server.stop();
+    rmSync(scratch, { recursive: true, force: true });
   }
   console.log('\nclients  req/s (per round)      p99 (per round)');
   for (const n of counts) {

@@ -1,6 +1,9 @@
 // Runs the real server (`node dist/api/main.js`) as a child process on a
 // free loopback port and waits until it reports ready.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const MAIN = fileURLToPath(new URL('../../api/main.js', import.meta.url));
@@ -14,8 +17,11 @@ export interface ServerProcess {
 }
 
 export async function startServerProcess(env: Record<string, string> = {}, timeoutMs = 30_000): Promise<ServerProcess> {
+  // State (baselines, the MLflow file store) goes to a scratch folder unless the test names one,
+  // so tests never write into the checkout or see each other's baselines.
+  const scratch = mkdtempSync(join(tmpdir(), 'ctr-server-'));
   const child = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', WORKERS: '2', ...env },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', WORKERS: '2', DATA_DIR: scratch, MLFLOW_TRACKING_URI: `file:${join(scratch, 'mlruns')}`, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -42,10 +48,10 @@ export async function startServerProcess(env: Record<string, string> = {}, timeo
     child,
     output: () => out,
     stop: () =>
-      new Promise((resolve) => {
+      new Promise<number | null>((resolve) => {
         if (child.exitCode !== null) return resolve(child.exitCode);
         child.once('exit', (code) => resolve(code));
         child.kill('SIGTERM');
-      }),
+      }).finally(() => rmSync(scratch, { recursive: true, force: true })),
   };
 }
