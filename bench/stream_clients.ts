@@ -4,7 +4,8 @@
 // shared machine spreads evenly. The clients live in a child process of their
 // own, so their cost is not charged to the load generator or the server.
 //
-//   node dist/bench/stream_clients.js [--clients 0,100,500] [--rounds 2] [--duration 6]
+//   node dist/bench/stream_clients.js [--clients 0,100,500] [--rounds 2] [--duration 6] [--stuck]
+//   (--stuck: the clients never read, so every frame backs up and they are skipped, then closed)
 //   node dist/bench/stream_clients.js --hold N --url ws://…   (the child)
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,17 +22,20 @@ const opt = (name: string, def: string) => {
   return i === -1 ? def : args[i + 1];
 };
 
-async function hold(n: number, url: string): Promise<void> {
+async function hold(n: number, url: string, stuck: boolean): Promise<void> {
   const clients: WsClient[] = [];
   while (clients.length < n) clients.push(...(await Promise.all(Array.from({ length: Math.min(50, n - clients.length) }, () => WsClient.connect(url)))));
-  // Read and drop frames, like a dashboard that keeps up.
-  setInterval(() => clients.forEach((c) => c.discard()), 200);
+  // Stuck clients stop reading their sockets (the server must skip and close them);
+  // the others read and drop frames, like a dashboard that keeps up.
+  if (stuck) clients.forEach((c) => c.socket.pause());
+  else setInterval(() => clients.forEach((c) => c.discard()), 200);
   process.stdout.write(`ready ${clients.length}\n`);
 }
 
 async function holder(n: number, url: string): Promise<() => void> {
   if (n === 0) return () => {};
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--hold', String(n), '--url', url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const extra = args.includes('--stuck') ? ['--stuck'] : [];
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--hold', String(n), '--url', url, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d) => String(d).includes('ready') && resolve());
     child.on('exit', (code) => reject(new Error(`stream holder exited ${code}`)));
@@ -40,7 +44,7 @@ async function holder(n: number, url: string): Promise<() => void> {
 }
 
 async function main(): Promise<void> {
-  if (args.includes('--hold')) return hold(Number(opt('hold', '0')), opt('url', ''));
+  if (args.includes('--hold')) return hold(Number(opt('hold', '0')), opt('url', ''), args.includes('--stuck'));
   const counts = opt('clients', '0,100,500').split(',').map(Number);
   const rounds = Number(opt('rounds', '2'));
   const duration = Number(opt('duration', '6'));
@@ -52,14 +56,15 @@ async function main(): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'ctr-stream-bench-'));
   const server = await startServer({
     name: 'engine', command: [process.execPath, 'dist/api/main.js'], cwd: root,
-    env: { MONITOR_TICK_MS: '1000', DATA_DIR: scratch, MLFLOW_TRACKING_URI: `file:${join(scratch, 'mlruns')}` },
+    env: { MONITOR_TICK_MS: opt('tick-ms', '1000'), DATA_DIR: scratch, MLFLOW_TRACKING_URI: `file:${join(scratch, 'mlruns')}` },
   });
   const base = `127.0.0.1:${server.port}`;
   const rows: { round: number; clients: number; rps: number; p50: string; p99: string; skipped: string }[] = [];
   try {
     for (let round = 1; round <= rounds; round++) {
       for (const n of round % 2 === 1 ? counts : [...counts].reverse()) {
-        const stop = await holder(n, `ws://${base}/monitoring/stream?interval=1000`);
+        // interval=100: as many frames as the tick allows, so stuck clients back up fast.
+        const stop = await holder(n, `ws://${base}/monitoring/stream?interval=${args.includes('--stuck') ? 100 : 1000}`);
         await new Promise((r) => setTimeout(r, 1500));
         const { stdout } = await promisify(execFile)('wrk', ['-t2', '-c64', `-d${duration}s`, '--latency', '-s', lua, `http://${base}/predict_ctr`]);
         const metrics = await (await fetch(`http://${base}/metrics`)).text();
