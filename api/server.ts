@@ -13,7 +13,6 @@ export interface ServerState {
   ready: boolean;
   startedAt: number;
   workersAlive: () => number;
-  workersExpected: number;
 }
 
 export interface AppDeps {

@@ -8,8 +8,3 @@ export interface ServingObserver {
   /** A request (or `rows` rows of one) answered with an error. */
   requestFailed(model: number, code: ErrorCode, rows: number): void;
 }
-
-export const NO_OBSERVER: ServingObserver = {
-  rowsServed() {},
-  requestFailed() {},
-};

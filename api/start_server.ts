@@ -97,7 +97,6 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     ready: false,
     startedAt: Date.now(),
     workersAlive: () => pool.threadsAlive,
-    workersExpected: cfg.workers,
   };
   let hub: StreamHub | undefined;
   const app = buildApp(uws, {

@@ -87,15 +87,6 @@ export class Batcher implements ReplySink<InFlightTask> {
     return this.queues[model.index].waitingRows + rows <= this.opts.queueBound;
   }
 
-  /** Rows waiting for a worker, per model index. */
-  waitingRows(model: number): number {
-    return this.queues[model].waitingRows;
-  }
-
-  get tasksInFlight(): number {
-    return this.inFlight.size;
-  }
-
   /**
    * Encodes one row into the model's open batch. The caller has checked
    * hasRoom and validated the fields (encoder.checkContext), so this cannot fail.
