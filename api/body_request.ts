@@ -2,12 +2,13 @@
 // JSON or msgpack by its Content-Type, and handed to `handleValue`. Errors
 // are answered with the spec's body; `onError` lets subclasses count them.
 // Headers must be read in the constructor: uWS's HttpRequest is only valid
-// inside the route handler.
+// inside the route handler. (node:http serves the same interface:
+// native-free-ts/node_http_app.ts.)
 import type { ErrorCode } from '../engine/error_codes.js';
 import { BodyKind, bodyKindOf, decodeBody, wantsMsgpack } from './http_codec.js';
 import { InvalidField } from './request_validation.js';
 import { sendError } from './respond.js';
-import type { HttpRequest, HttpResponse } from './uws_loader.js';
+import type { HttpRequestLike as HttpRequest, HttpResponseLike as HttpResponse } from './http_transport.js';
 
 export abstract class BodyRequest {
   done = false;

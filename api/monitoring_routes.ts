@@ -6,11 +6,12 @@ import { timingSafeEqual } from 'node:crypto';
 import {
   driftBody, healthBody, prometheusText, PROMETHEUS_CONTENT_TYPE, statsBody, type Monitor, type Snapshot,
 } from '../engine/coordinator/index.js';
+import type { EngineCore } from '../engine/engine_core.js';
 import type { ErrorCode } from '../engine/error_codes.js';
 import { BodyRequest } from './body_request.js';
 import { packr, wantsMsgpack } from './http_codec.js';
 import { JSON_TYPE, MSGPACK_TYPE, send, sendError, sendJson } from './respond.js';
-import type { HttpRequest, HttpResponse, TemplatedApp } from './uws_loader.js';
+import type { HttpRequestLike as HttpRequest, HttpResponseLike as HttpResponse, RouterLike } from './http_transport.js';
 
 export interface MonitoringDeps {
   monitor: Monitor;
@@ -18,6 +19,11 @@ export interface MonitoringDeps {
   maxBodyBytes: number;
   /** Extra Prometheus lines appended to /metrics (stream hub, MLflow, …). */
   extraMetrics: () => string;
+}
+
+/** The monitoring routes' dependencies from the engine core; `extraMetrics` is the front end's own /metrics lines. */
+export function monitoringDeps(core: EngineCore, extraMetrics: () => string): MonitoringDeps {
+  return { monitor: core.monitor, adminToken: core.cfg.adminToken, maxBodyBytes: core.cfg.maxBodyBytes, extraMetrics };
 }
 
 type Cached = string | Uint8Array;
@@ -37,6 +43,16 @@ class BodyCache {
       this.entries.set(key, v);
     }
     return v;
+  }
+}
+
+/** The route's model name, percent-decoded; a malformed escape stays as sent (and names no model). */
+function modelParam(req: HttpRequest): string {
+  const raw = req.getParameter(0) ?? '';
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
   }
 }
 
@@ -72,7 +88,7 @@ class BaselineRequest extends BodyRequest {
   }
 }
 
-export function registerMonitoringRoutes(app: TemplatedApp, deps: MonitoringDeps): void {
+export function registerMonitoringRoutes(app: RouterLike, deps: MonitoringDeps): void {
   const { monitor } = deps;
   const cache = new BodyCache();
 
@@ -86,7 +102,7 @@ export function registerMonitoringRoutes(app: TemplatedApp, deps: MonitoringDeps
   app.get('/monitoring/stats', (res, req) => serveCached(res, req, 'stats', statsBody));
   app.get('/monitoring/health', (res, req) => serveCached(res, req, 'health', healthBody));
   app.get('/monitoring/drift/:model', (res, req) => {
-    const model = decodeURIComponent(req.getParameter(0) ?? '');
+    const model = modelParam(req);
     const s = monitor.latest();
     if (driftBody(s, model) === null) {
       sendError(res, 'model_not_found', `no model named ${JSON.stringify(model)} is loaded`, wantsMsgpack(req.getHeader('accept')), 'model_name');
@@ -117,7 +133,7 @@ export function registerMonitoringRoutes(app: TemplatedApp, deps: MonitoringDeps
 
   app.post('/monitoring/baseline/:model/capture', (res, req) => {
     if (!authorized(req, deps.adminToken)) return unauthorized(res, req);
-    const model = decodeURIComponent(req.getParameter(0) ?? '');
+    const model = modelParam(req);
     const query = new URLSearchParams(req.getQuery() ?? '');
     const window = query.get('window') ?? undefined;
     const msgpack = wantsMsgpack(req.getHeader('accept'));

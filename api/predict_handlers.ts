@@ -13,8 +13,8 @@ import { BodyRequest } from './body_request.js';
 import { packr } from './http_codec.js';
 import { InvalidField, validateBatchEnvelope, validatePredict, type ValidPredict } from './request_validation.js';
 import { JSON_TYPE, MSGPACK_TYPE, send } from './respond.js';
-import type { ServingObserver } from './serving_observer.js';
-import type { HttpRequest, HttpResponse } from './uws_loader.js';
+import type { ServingObserver } from '../engine/serving_observer.js';
+import type { HttpRequestLike as HttpRequest, HttpResponseLike as HttpResponse, RouterLike } from './http_transport.js';
 
 export interface PredictContext {
   registry: ModelRegistry;
@@ -191,7 +191,7 @@ export class BatchPrediction extends PredictRequest {
   }
 }
 
-export function registerPredictRoutes(app: import('./uws_loader.js').TemplatedApp, ctx: PredictContext): void {
+export function registerPredictRoutes(app: RouterLike, ctx: PredictContext): void {
   app.post('/predict_ctr', (res, req) => {
     new SinglePrediction(res, req, ctx, performance.now()).start(req.getHeader('content-length'));
   });

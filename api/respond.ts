@@ -3,7 +3,7 @@
 // module-level slots, so a response costs no closure.
 import { ERROR_STATUS, type ErrorCode } from '../engine/error_codes.js';
 import { packr } from './http_codec.js';
-import type { HttpResponse } from './uws_loader.js';
+import type { HttpResponseLike as HttpResponse } from './http_transport.js';
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK', 400: '400 Bad Request', 401: '401 Unauthorized', 404: '404 Not Found', 405: '405 Method Not Allowed',

@@ -1,29 +1,36 @@
-// Builds the uWS app: prediction routes, model and liveness endpoints, and
-// the spec's error bodies for unknown paths and methods.
+// The uWS app: prediction routes, model and liveness endpoints, and the
+// spec's error bodies for unknown paths and methods. The routes are written
+// against api/http_transport.ts, so the node:http front end
+// (native-free-ts/) registers the very same ones.
 import type { AbRouter } from '../engine/ab_router.js';
 import type { Batcher } from '../engine/batcher.js';
+import type { EngineCore, ServingState } from '../engine/engine_core.js';
 import type { ModelRegistry } from '../engine/model_registry.js';
+import type { ServingObserver } from '../engine/serving_observer.js';
 import { wantsMsgpack } from './http_codec.js';
+import type { HttpRequestLike, HttpResponseLike, RouterLike } from './http_transport.js';
 import { registerPredictRoutes } from './predict_handlers.js';
 import { sendError, sendJson } from './respond.js';
-import type { ServingObserver } from './serving_observer.js';
-import type { HttpResponse, TemplatedApp, Uws } from './uws_loader.js';
-
-export interface ServerState {
-  ready: boolean;
-  startedAt: number;
-  workersAlive: () => number;
-}
+import type { TemplatedApp, Uws } from './uws_loader.js';
 
 export interface AppDeps {
   registry: ModelRegistry;
   router: AbRouter;
   batcher: Batcher;
   observer: ServingObserver;
-  state: ServerState;
+  state: ServingState;
   maxBodyBytes: number;
   maxBatchRequests: number;
   requestDeadlineMs: number;
+}
+
+/** The routes' dependencies, taken from the engine core (both front ends use this). */
+export function appDeps(core: EngineCore): AppDeps {
+  const { cfg } = core;
+  return {
+    registry: core.registry, router: core.router, batcher: core.batcher, observer: core.observer, state: core.state,
+    maxBodyBytes: cfg.maxBodyBytes, maxBatchRequests: cfg.maxBatchRequests, requestDeadlineMs: cfg.requestDeadlineMs,
+  };
 }
 
 /** Known paths and the methods they answer, for 405 with Allow. */
@@ -43,9 +50,16 @@ const ROUTES: Record<string, string> = {
 /** `extraRoutes` registers further routes (monitoring, stream) before the catch-all. */
 export function buildApp(uws: Uws, deps: AppDeps, extraRoutes: (app: TemplatedApp) => void = () => {}): TemplatedApp {
   const app = uws.App();
+  registerServingRoutes(app, deps);
+  extraRoutes(app);
+  registerCatchAll(app);
+  return app;
+}
+
+/** POST /predict_ctr[/batch], GET /models, /health, /ready. */
+export function registerServingRoutes(app: RouterLike, deps: AppDeps): void {
   const { registry, router, state } = deps;
   registerPredictRoutes(app, deps);
-  extraRoutes(app);
 
   const modelsBody = () => ({
     models: registry.models.map((m) => ({
@@ -69,8 +83,11 @@ export function buildApp(uws: Uws, deps: AppDeps, extraRoutes: (app: TemplatedAp
     if (state.ready && alive > 0) sendJson(res, 200, { ready: true, models: registry.models.length, workers: alive }, msgpack);
     else sendError(res, 'not_ready', state.ready ? 'no inference worker is alive' : 'models and workers are still loading', msgpack);
   });
+}
 
-  app.any('/*', (res: HttpResponse, req) => {
+/** Register last: 405 with Allow on a known path, 404 elsewhere. */
+export function registerCatchAll(app: RouterLike): void {
+  app.any('/*', (res: HttpResponseLike, req: HttpRequestLike) => {
     const url = req.getUrl();
     const msgpack = wantsMsgpack(req.getHeader('accept'));
     const allow = ROUTES[url];
@@ -82,5 +99,4 @@ export function buildApp(uws: Uws, deps: AppDeps, extraRoutes: (app: TemplatedAp
       sendError(res, 'not_found', `no route ${url}`, msgpack, undefined, hasBody);
     }
   });
-  return app;
 }

@@ -61,9 +61,18 @@ export interface ServerConfig {
   streamMaxBackpressureBytes: number;
   /** Consecutive skipped frames after which a stuck stream client is closed. */
   streamSlowCloseAfterSkips: number;
+  /** Who runs the models in the workers: onnxruntime-node, or the pure-TypeScript evaluator (native-free-ts/). */
+  inferenceBackend: InferenceBackend;
+  /** uWebSockets.js, the node:http front end (native-free-ts/), or uWS with a fallback when a native addon cannot load. */
+  frontEnd: FrontEnd;
 }
 
-type Kind = 'int' | 'number' | 'string' | 'weights' | 'path' | 'bool' | 'list';
+export const INFERENCE_BACKENDS = ['ort', 'ts'] as const;
+export type InferenceBackend = (typeof INFERENCE_BACKENDS)[number];
+export const FRONT_ENDS = ['uws', 'native-free', 'auto'] as const;
+export type FrontEnd = (typeof FRONT_ENDS)[number];
+
+type Kind = 'int' | 'number' | 'string' | 'weights' | 'path' | 'bool' | 'list' | 'choice';
 interface OptionSpec {
   key: keyof ServerConfig;
   env: string;
@@ -72,6 +81,8 @@ interface OptionSpec {
   min?: number;
   max?: number;
   help: string;
+  /** The accepted values of a 'choice' option. */
+  choices?: readonly string[];
   secret?: boolean;
   default: () => unknown;
 }
@@ -109,6 +120,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'streamIntervalMs', env: 'STREAM_INTERVAL_MS', flag: '--stream-interval-ms', kind: 'int', min: 100, max: 600_000, help: 'live stream default interval', default: () => 1000 },
   { key: 'streamMaxBackpressureBytes', env: 'STREAM_MAX_BACKPRESSURE_BYTES', flag: '--stream-max-backpressure-bytes', kind: 'int', min: 1024, max: 1 << 30, help: 'stream bytes queued per client before frames are skipped', default: () => 256 * 1024 },
   { key: 'streamSlowCloseAfterSkips', env: 'STREAM_SLOW_CLOSE_AFTER_SKIPS', flag: '--stream-slow-close-after-skips', kind: 'int', min: 1, max: 1_000_000, help: 'skipped frames in a row before a stuck client is closed', default: () => 10 },
+  { key: 'inferenceBackend', env: 'INFERENCE_BACKEND', flag: '--inference-backend', kind: 'choice', choices: INFERENCE_BACKENDS, help: 'ort (onnxruntime-node) or ts (pure TypeScript evaluator)', default: () => 'ort' },
+  { key: 'frontEnd', env: 'FRONT_END', flag: '--front-end', kind: 'choice', choices: FRONT_ENDS, help: 'uws, native-free (node:http) or auto (uws, falling back when a native addon cannot load)', default: () => 'uws' },
   { key: 'shutdownDeadlineMs', env: 'SHUTDOWN_DEADLINE_MS', flag: '--shutdown-deadline-ms', kind: 'int', min: 0, max: 600_000, help: 'graceful shutdown waits this long for the final flush', default: () => 5000 },
 ];
 
@@ -126,6 +139,11 @@ function parseWeights(text: string, name: string): Record<string, number> {
 function parseValue(spec: OptionSpec, raw: string, name: string): unknown {
   switch (spec.kind) {
     case 'string': return raw;
+    case 'choice': {
+      const v = raw.trim().toLowerCase();
+      if (!spec.choices!.includes(v)) throw new TypeError(`${name}: expected one of ${spec.choices!.join(', ')}, got ${JSON.stringify(raw)}`);
+      return v;
+    }
     case 'path': return resolve(raw);
     case 'weights': return parseWeights(raw, name);
     case 'bool': {
@@ -155,8 +173,13 @@ function parseValue(spec: OptionSpec, raw: string, name: string): unknown {
   }
 }
 
-/** Reads the configuration from the environment and argv; throws a TypeError/RangeError naming the option. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2)): ServerConfig {
+/**
+ * Reads the configuration from the environment and argv; throws a TypeError/RangeError naming the option.
+ * `defaults` replaces built-in defaults (an entry point with other defaults, e.g. the native-free server's ts backend).
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2), defaults: Partial<ServerConfig> = {},
+): ServerConfig {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -174,7 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     const fromEnv = env[spec.env];
     if (fromFlag !== undefined) cfg[spec.key] = parseValue(spec, fromFlag, spec.flag);
     else if (fromEnv !== undefined && fromEnv !== '') cfg[spec.key] = parseValue(spec, fromEnv, spec.env);
-    else cfg[spec.key] = spec.default();
+    else cfg[spec.key] = spec.key in defaults ? defaults[spec.key] : spec.default();
   }
   return cfg as unknown as ServerConfig;
 }

@@ -7,6 +7,7 @@
 import { Piscina } from 'piscina';
 import type { MessagePort } from 'node:worker_threads';
 import { ATTACH, type AttachMessage, type InferenceReply, type InferenceTask } from './inference_task.js';
+import type { InferenceBackend } from './config.js';
 import type { ModelRegistry } from './model_registry.js';
 import type { TelemetryBuffers } from './telemetry/index.js';
 
@@ -15,6 +16,8 @@ export interface InferencePoolOptions {
   tasksPerWorker: number;
   intraOpThreads: number;
   injectInferenceDelayMs: number;
+  /** Who runs the models: onnxruntime-node or the pure-TypeScript evaluator. */
+  backend: InferenceBackend;
   telemetry: TelemetryBuffers;
 }
 
@@ -66,6 +69,7 @@ export class InferencePool<T = unknown> {
         models: registry.workerSpecs(),
         intraOpThreads: opts.intraOpThreads,
         injectInferenceDelayMs: opts.injectInferenceDelayMs,
+        backend: opts.backend,
         telemetry: opts.telemetry,
       },
     });

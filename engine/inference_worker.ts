@@ -1,11 +1,16 @@
-// The Piscina worker: one onnxruntime-node session per model, opened once when
-// the worker starts (top-level await, so Piscina hands it no task before the
+// The Piscina worker: one inference session per model, opened once when the
+// worker starts (top-level await, so Piscina hands it no task before the
 // sessions exist). A task carries one or more model batches as transferred
 // Float32Arrays; the reply transfers the CTRs and the (re-zeroed) input
 // buffers back so the main thread can reuse them without allocating.
-import * as ort from 'onnxruntime-node';
+//
+// The sessions are onnxruntime-node's (INFERENCE_BACKEND=ort) or the pure
+// TypeScript evaluator's (ts, native-free-ts/onnx_session.ts). Each is
+// imported only when chosen, so the ts backend never loads the native addon.
+import type * as Ort from 'onnxruntime-node';
 import { Piscina } from 'piscina';
 import { MessageChannel, parentPort, threadId } from 'node:worker_threads';
+import type { InferenceBackend } from './config.js';
 import { claimWorkerShard, type TelemetryBuffers } from './telemetry/index.js';
 import type { WorkerModelSpec } from './model_registry.js';
 import { ATTACH, type AttachMessage, type InferenceTask, type InferenceReply, type ReplyPart } from './inference_task.js';
@@ -14,25 +19,55 @@ interface WorkerInit {
   models: WorkerModelSpec[];
   intraOpThreads: number;
   injectInferenceDelayMs: number;
+  backend: InferenceBackend;
   telemetry: TelemetryBuffers;
 }
+
+/** A model's outputs by name; only `data` is read. */
+type Outputs = Record<string, { readonly data: unknown }>;
+/** Runs model `model` on the first `rows` rows of `input` (rows × width floats). */
+type RunModel = (model: number, input: Float32Array, rows: number) => Promise<Outputs> | Outputs;
 
 const init = Piscina.workerData as WorkerInit;
 // This thread's telemetry shard (a no-op recorder when monitoring is off).
 const recorder = claimWorkerShard(init.telemetry, threadId);
-
-const sessions: ort.InferenceSession[] = await Promise.all(
-  init.models.map((m) =>
-    ort.InferenceSession.create(m.onnxPath, {
-      intraOpNumThreads: init.intraOpThreads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-    }),
-  ),
-);
 const specs = init.models;
 const fetches = specs.map((m) => [m.outputName]);
+
+async function openOrt(): Promise<RunModel> {
+  const ort: typeof Ort = await import('onnxruntime-node');
+  const sessions = await Promise.all(
+    specs.map((m) =>
+      ort.InferenceSession.create(m.onnxPath, {
+        intraOpNumThreads: init.intraOpThreads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+      }),
+    ),
+  );
+  // Returns ORT's own promise: no extra async frame per batch.
+  return (model, input, rows) =>
+    sessions[model].run({ [specs[model].inputName]: new ort.Tensor('float32', input, [rows, specs[model].width]) }, fetches[model]);
+}
+
+async function openTs(): Promise<RunModel> {
+  const { TsInferenceSession } = await import('../native-free-ts/onnx_session.js');
+  const sessions = await Promise.all(specs.map((m) => TsInferenceSession.create(m.onnxPath)));
+  return (model, input, rows) =>
+    sessions[model].runSync({ [specs[model].inputName]: { data: input, dims: [rows, specs[model].width] } }, fetches[model]);
+}
+
+// A backend that cannot open the models (addon missing, unsupported operator)
+// fails every batch with the reason: the warm-up reports it and the server
+// exits saying why, where a throw here would have Piscina restart the worker
+// in a loop and the server wait for readiness forever.
+const runModel: RunModel = await (init.backend === 'ts' ? openTs() : openOrt()).catch((err: unknown): RunModel => {
+  const reason = `the ${init.backend} backend cannot open the models: ${(err as Error)?.message ?? err}`;
+  return () => {
+    throw new Error(reason);
+  };
+});
 
 // Blocks this thread like a slow model would (fault injection only).
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
@@ -41,8 +76,8 @@ function blockFor(ms: number): void {
 }
 
 /** Picks the CTR column out of the model's output and maps logits through a sigmoid. */
-function readCtr(spec: WorkerModelSpec, tensor: ort.Tensor, rows: number): Float32Array {
-  const data = tensor.data as ArrayLike<number | bigint>;
+function readCtr(spec: WorkerModelSpec, output: unknown, rows: number): Float32Array {
+  const data = output as ArrayLike<number | bigint>;
   const cols = rows === 0 ? 1 : data.length / rows;
   if (!Number.isInteger(cols) || spec.outputColumn >= cols) {
     throw new Error(`model ${spec.name}: output ${spec.outputName} has ${data.length} values for ${rows} rows; column ${spec.outputColumn} is not there`);
@@ -68,9 +103,8 @@ async function infer(task: InferenceTask, transfer: ArrayBuffer[]): Promise<Infe
     let error: string | null = null;
     try {
       if (init.injectInferenceDelayMs > 0) blockFor(init.injectInferenceDelayMs);
-      const input = new ort.Tensor('float32', part.features.subarray(0, used), [part.rows, spec.width]);
-      const out = await sessions[part.model].run({ [spec.inputName]: input }, fetches[part.model]);
-      ctr = readCtr(spec, out[spec.outputName], part.rows);
+      const out = await runModel(part.model, part.features.subarray(0, used), part.rows);
+      ctr = readCtr(spec, out[spec.outputName].data, part.rows);
     } catch (err) {
       // One model's failure must not fail the other models' rows in this task.
       error = (err as Error).message || String(err);

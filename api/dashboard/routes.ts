@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { projectRoot } from '../../engine/config.js';
 import { send } from '../respond.js';
-import type { TemplatedApp } from '../uws_loader.js';
+import type { RouterLike } from '../http_transport.js';
 
 export const DASHBOARD_PATH = '/dashboard';
 
@@ -28,7 +28,7 @@ export function dashboardAssets(): Map<string, Asset> {
   ]);
 }
 
-export function registerDashboardRoutes(app: TemplatedApp): void {
+export function registerDashboardRoutes(app: RouterLike): void {
   for (const [path, a] of dashboardAssets()) {
     app.get(path, (res) => send(res, 200, a.type, a.body, 'Cache-Control', a.cache));
   }

@@ -1,6 +1,6 @@
-// What the API tells telemetry about each answered request. Model index -1
+// What a front end tells telemetry about each answered request. Model index -1
 // stands for requests that failed before a model was known (bad JSON, …).
-import type { ErrorCode } from '../engine/error_codes.js';
+import type { ErrorCode } from './error_codes.js';
 
 export interface ServingObserver {
   /** `rows` predictions for one model answered after `e2eMs` end to end. */

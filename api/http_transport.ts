@@ -1,0 +1,39 @@
+// The part of uWebSockets.js's HTTP interface the route handlers use. uWS's
+// own HttpRequest, HttpResponse and TemplatedApp satisfy these as they are
+// (no wrapper on the uWS path); native-free-ts/node_http_app.ts implements
+// them over node:http, so both front ends run the same handlers.
+
+/** Valid only inside the route handler, as in uWS. */
+export interface HttpRequestLike {
+  /** The header's value, '' when absent; the name in lower case. */
+  getHeader(lowerCaseKey: string): string;
+  /** The path, without the query string. */
+  getUrl(): string;
+  /** The method in lower case. */
+  getMethod(): string;
+  /** The route's `:name` parameters, by position. */
+  getParameter(index: number): string | undefined;
+  /** The query string without '?', '' or undefined when there is none. */
+  getQuery(): string | undefined;
+}
+
+/** Valid until the response ends or onAborted runs, as in uWS. */
+export interface HttpResponseLike {
+  onAborted(handler: () => void): unknown;
+  /** Body chunks; `chunk` is only valid during the call. */
+  onData(handler: (chunk: ArrayBuffer, isLast: boolean) => void): unknown;
+  cork(cb: () => void): unknown;
+  /** e.g. '404 Not Found'. */
+  writeStatus(status: string): unknown;
+  writeHeader(key: string, value: string): unknown;
+  end(body?: string | Uint8Array, closeConnection?: boolean): unknown;
+}
+
+export type RouteHandler = (res: HttpResponseLike, req: HttpRequestLike) => void;
+
+/** Route registration; patterns are exact paths, `:name` segments, or '/*'. */
+export interface RouterLike {
+  get(pattern: string, handler: RouteHandler): unknown;
+  post(pattern: string, handler: RouteHandler): unknown;
+  any(pattern: string, handler: RouteHandler): unknown;
+}

@@ -1,0 +1,50 @@
+// What both entry points (api/main.ts, native-free-ts/main.ts) do around
+// starting a server: read the configuration (exit 2 on a bad option), print
+// it once, print where the server listens and with what, shut down cleanly on
+// SIGTERM/SIGINT, and exit 1 when the models fail to warm up.
+import { describeConfig, loadConfig, type ServerConfig } from './config.js';
+import type { RunningServer } from './engine_core.js';
+
+/** The configuration, with `defaults` replacing built-in defaults; exits 2 naming a bad option. */
+export function loadConfigOrExit(defaults: Partial<ServerConfig> = {}): ServerConfig {
+  try {
+    return loadConfig(process.env, process.argv.slice(2), defaults);
+  } catch (err) {
+    console.error(`ctr-engine: ${(err as Error).message}`);
+    process.exit(2);
+  }
+}
+
+export async function serveUntilSignalled(cfg: ServerConfig, start: (cfg: ServerConfig) => Promise<RunningServer>): Promise<void> {
+  console.log(`ctr-engine configuration:\n${describeConfig(cfg)}`);
+  const server = await start(cfg);
+  console.log(`ctr-engine: ${server.frontEnd}; inference backend ${cfg.inferenceBackend}`);
+  console.log(`ctr-engine: models ${server.registry.models.map((m) => `${m.name}@${m.version}`).join(', ')}`);
+  console.log(`ctr-engine: listening on http://${server.host}:${server.port}`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`ctr-engine: ${signal}, shutting down`);
+    server.close().then(() => process.exit(0), (err) => {
+      console.error(`ctr-engine: shutdown failed: ${(err as Error).message}`);
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  try {
+    await server.ready;
+    console.log('ctr-engine: ready');
+  } catch (err) {
+    console.error(`ctr-engine: models failed to warm up: ${(err as Error).message}`);
+    await server.close();
+    process.exit(1);
+  }
+}
+
+/** The entry point's last line: anything thrown while starting exits 1 with its stack. */
+export function exitOnStartFailure(err: unknown): never {
+  console.error(`ctr-engine: failed to start: ${(err as Error).stack ?? err}`);
+  process.exit(1);
+}
