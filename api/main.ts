@@ -16,7 +16,7 @@ import { loadUws, type LoadedUws } from './uws_loader.js';
 
 type Start = (cfg: ServerConfig) => Promise<RunningServer>;
 
-const oneLine = (err: unknown) => String((err as Error)?.message ?? err).replace(/\s*\n\s*/g, '; ');
+const oneLine = (err: unknown) => String((err as Error)?.message ?? err).replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
 
 /** FRONT_END=auto: the native path where it loads, the native-free one where it does not. */
 async function chooseAuto(cfg: ServerConfig): Promise<Start> {

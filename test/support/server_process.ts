@@ -1,12 +1,23 @@
-// Runs the real server (`node dist/api/main.js`) as a child process on a
-// free loopback port and waits until it reports ready.
+// Runs the real server (`node dist/api/main.js`, or the native-free one,
+// `node dist/native-free-ts/main.js`) as a child process on a free loopback
+// port and waits until it reports ready.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const MAIN = fileURLToPath(new URL('../../api/main.js', import.meta.url));
+const ENTRIES = {
+  api: fileURLToPath(new URL('../../api/main.js', import.meta.url)),
+  'native-free': fileURLToPath(new URL('../../native-free-ts/main.js', import.meta.url)),
+};
+
+export interface ServerProcessOptions {
+  /** Which entry point: api/main.ts (default) or native-free-ts/main.ts. */
+  entry?: keyof typeof ENTRIES;
+  /** Node options before the entry point, e.g. ['--import', …]. */
+  nodeArgs?: string[];
+}
 
 export interface ServerProcess {
   url: string;
@@ -16,11 +27,11 @@ export interface ServerProcess {
   stop(): Promise<number | null>;
 }
 
-export async function startServerProcess(env: Record<string, string> = {}, timeoutMs = 30_000): Promise<ServerProcess> {
+export async function startServerProcess(env: Record<string, string> = {}, timeoutMs = 30_000, opts: ServerProcessOptions = {}): Promise<ServerProcess> {
   // State (baselines, the MLflow file store) goes to a scratch folder unless the test names one,
   // so tests never write into the checkout or see each other's baselines.
   const scratch = mkdtempSync(join(tmpdir(), 'ctr-server-'));
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ENTRIES[opts.entry ?? 'api']], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', WORKERS: '2', DATA_DIR: scratch, MLFLOW_TRACKING_URI: `file:${join(scratch, 'mlruns')}`, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -28,7 +39,11 @@ export async function startServerProcess(env: Record<string, string> = {}, timeo
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server not ready in ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // Not left running behind a failed test.
+      child.kill('SIGKILL');
+      reject(new Error(`server not ready in ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
     const check = () => {
       const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
       if (m && out.includes('ctr-engine: ready')) {
@@ -41,6 +56,9 @@ export async function startServerProcess(env: Record<string, string> = {}, timeo
       clearTimeout(timer);
       reject(new Error(`server exited with ${code} before ready:\n${out}`));
     });
+  }).catch((err: unknown) => {
+    rmSync(scratch, { recursive: true, force: true });
+    throw err;
   });
   return {
     url: `http://127.0.0.1:${port}`,
