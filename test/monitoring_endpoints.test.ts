@@ -21,14 +21,7 @@ let client: TestClient;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until the coordinator has published a snapshot newer than now. */
-async function freshStats(): Promise<any> {
-  const t = Date.now();
-  for (;;) {
-    const r = await client.get('/monitoring/stats');
-    if (Date.parse(r.body.generated_at) > t + 50) return r.body;
-    await sleep(100);
-  }
-}
+const freshStats = (): Promise<any> => client.freshStats();
 
 async function drive(n: number, seed: number, shift?: TrafficShift, model = 'logistic'): Promise<Reply[]> {
   const sampler = createTrafficSampler({ seed, shift });

@@ -37,6 +37,16 @@ export class TestClient {
     return this.request('GET', path, { headers });
   }
 
+  /** GET /monitoring/stats once the coordinator has published a snapshot newer than this call. */
+  async freshStats(): Promise<any> {
+    const t = Date.now();
+    for (;;) {
+      const r = await this.get('/monitoring/stats');
+      if (Date.parse(r.body.generated_at) > t + 50) return r.body;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   close(): Promise<void> {
     return this.pool.close();
   }
