@@ -1,16 +1,20 @@
 // Open-loop HTTP/1.1 load generator (wrk2-style), single-threaded, for the
 // bench's sub-millisecond tails: the JavaScript generator wakes on a 1 ms
 // timer and its own GC and CPU land in the p99 it measures; this one paces to
-// the microsecond and costs a few microseconds of CPU per request.
+// the microsecond and wakes at most once per request.
 //
 // Request g is scheduled at t0 + g / rate (CLOCK_MONOTONIC, ns) whatever
 // happened before. Keep-alive connections, one request in flight each, no
 // pipelining. A request that falls due while every connection is busy waits
 // in a FIFO backlog and is still charged from its scheduled time (no
-// coordinated omission). Between sends the thread sleeps in epoll_pwait2 with
-// a nanosecond timeout and 1 ns timer slack, so it wakes on time without
-// spinning. Latencies go into log-linear (HDR-style) histograms, never a
-// per-request array. At the end: one JSON line on stdout (times in ns).
+// coordinated omission). Pacing: absolute-deadline sleeps (clock_nanosleep
+// TIMER_ABSTIME, or epoll_pwait2's nanosecond timeout when answers must wake
+// us) with 1 ns timer slack, never spinning. An answer is timed by the
+// kernel's receive timestamp (SO_TIMESTAMPNS) of its last segment, so a late
+// wake-up of this thread does not lengthen it; that also lets answers wait
+// for the next send's wake-up while enough connections are free. Latencies go
+// into log-linear (HDR-style) histograms, never a per-request array. At the
+// end: one JSON line on stdout (times in ns).
 //
 // cc -O2 -Wall -Wextra -o openloop openloop.c
 // openloop --port P --rate R --duration-ms D [--warmup-ms W] [--drain-ms 2000]
@@ -33,7 +37,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -108,7 +111,6 @@ static conn_t *conns;
 static conn_t **idle;
 static int idle_n, epfd, connected_once, ndead;
 static int use_rx_ts = 1, lazy = 1;
-static int64_t sched_slice_ns = 100000;
 static uint64_t rx_ts_missing;
 static int64_t real_minus_mono; // CLOCK_REALTIME − CLOCK_MONOTONIC, ns, refreshed every wake-up
 
@@ -428,7 +430,6 @@ static void parse_args(int argc, char **argv, const char **pool_path) {
     if (strcmp(a, "--sample") == 0) { keep_sample = 1; continue; }
     if (strcmp(a, "--no-rx-timestamps") == 0) { use_rx_ts = 0; lazy = 0; continue; }
     if (strcmp(a, "--no-lazy") == 0) { lazy = 0; continue; }
-    if (strcmp(a, "--no-short-slice") == 0) { sched_slice_ns = 0; continue; }
     if (v == NULL) die("every option but --sample takes a value");
     i++;
     if (strcmp(a, "--host") == 0) host = v;
@@ -495,14 +496,6 @@ int main(int argc, char **argv) {
   parse_args(argc, argv, &pool_path);
   read_pool(pool_path);
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); // hrtimer wake-ups 1 ns late at most, not the default 50 µs
-  // EEVDF (Linux ≥ 6.12): a task asking for a short slice may preempt on
-  // wake-up instead of waiting out the running task's slice; its CPU share is
-  // unchanged (same policy, same nice). Older kernels ignore the request.
-  if (sched_slice_ns > 0) {
-    struct { uint32_t size, policy; uint64_t flags; int32_t nice; uint32_t prio; uint64_t runtime, deadline, period; } sa = {
-      .size = sizeof sa, .policy = 0 /* SCHED_OTHER */, .nice = getpriority(PRIO_PROCESS, 0), .runtime = (uint64_t)sched_slice_ns };
-    if (syscall(SYS_sched_setattr, 0, &sa, 0) != 0) sched_slice_ns = 0;
-  }
 
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)nconn + 64) {
