@@ -3,8 +3,10 @@
 // timing assertions: this machine is shared and the bench proper is not a test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { startEcho } from '../bench/peers/echo.js';
-import { runLoad, type LoadResult } from '../bench/lib/load_runner.js';
+import { runLoad, type LoadOptions, type LoadResult } from '../bench/lib/load_runner.js';
+import { NoCompilerError, openLoopBinary } from '../bench/lib/openloop_native.js';
 import { buildPool } from '../bench/lib/request_pool.js';
 import { parseResponses } from '../bench/lib/http_parse.js';
 import { p99Verdict, ratioStats } from '../bench/lib/gate_stats.js';
@@ -27,8 +29,9 @@ test('load generator drives the echo peer, open and closed loop, JSON and msgpac
   const peer = await startEcho(0);
   try {
     const single = buildPool({ kind: 'single', batchSize: 1, format: 'json', size: 64, seed: 1, host: '127.0.0.1', port: peer.port });
-    const open = await runLoad({ host: '127.0.0.1', port: peer.port, mode: 'open', rate: 400, connections: 4, threads: 1, warmupMs: 200, durationMs: 800, requests: single.requests, rowsPerRequest: 1 });
+    const open = await runLoad({ host: '127.0.0.1', port: peer.port, mode: 'open', rate: 400, connections: 4, threads: 1, warmupMs: 200, durationMs: 800, requests: single.requests, rowsPerRequest: 1, openTool: 'js' });
     assert.equal(open.mode, 'open');
+    assert.equal(open.tool, 'ctr-loadgen');
     assert.equal(open.offeredRate, 400);
     assertShape(open);
     assert.match(open.sample ?? '', /"ctr"/);
@@ -75,4 +78,71 @@ test('chart is well-formed SVG', () => {
   const svg = renderChart({ title: 'a < b', xLabel: 'x', yLabel: 'y', series: [{ label: 's', color: '#000', points: [{ x: 1, y: 0.5 }, { x: 2, y: 3 }] }] });
   assert.match(svg, /^<svg[^]*<\/svg>\n$/);
   assert.match(svg, /a &lt; b/);
+});
+
+/** Skips (with the reason) where the C generator cannot be built. */
+function cAvailable(t: { skip(msg: string): void }): boolean {
+  try { openLoopBinary(); return true; } catch (err) {
+    if (!(err instanceof NoCompilerError)) throw err;
+    t.skip(err.message);
+    return false;
+  }
+}
+
+test('C open-loop generator drives the echo peer: counts add up, histograms filled, duty cycle as in the JS generator', async (t) => {
+  if (!cAvailable(t)) return;
+  const peer = await startEcho(0);
+  try {
+    const pool = buildPool({ kind: 'single', batchSize: 1, format: 'msgpack', size: 32, seed: 3, host: '127.0.0.1', port: peer.port });
+    const base: LoadOptions = { host: '127.0.0.1', port: peer.port, mode: 'open', rate: 400, connections: 4, threads: 1, warmupMs: 200, durationMs: 800, requests: pool.requests, rowsPerRequest: 1 };
+    const r = await runLoad({ ...base, openTool: 'c' });
+    assert.equal(r.tool, 'ctr-openloop-c');
+    assert.equal(r.offeredRate, 400);
+    assertShape(r);
+    const statusSum = Object.values(r.statuses).reduce((a, b) => a + b, 0);
+    const errorSum = Object.values(r.errors).reduce((a, b) => a + b, 0);
+    assert.equal(statusSum + errorSum, r.requests.completed);
+    assert.equal(r.requests.completed, r.requests.offered);
+    assert.equal(r.latency.count, r.requests.completed);
+    assert.deepEqual(r.strict, r.latency);
+    assert.equal(r.service.count, r.latency.count);
+    assert.equal(r.sendLag.count, r.latency.count);
+    assert.ok(r.selfLag !== undefined && r.selfLag.count === r.latency.count);
+    assert.ok(r.service.p50 <= r.latency.max);
+    assert.equal(typeof r.sample, 'string');
+
+    // The same duty cycle offers the same slots in both generators (deterministic: no timing involved).
+    const slice = { periodMs: 100, onFromMs: 50, onMs: 50 };
+    const [c, js] = await Promise.all([runLoad({ ...base, slice, openTool: 'c' }), runLoad({ ...base, slice, openTool: 'js' })]);
+    assert.equal(c.offeredRate, js.offeredRate);
+    assert.equal(c.requests.offered, js.requests.offered);
+    assert.equal(c.requests.offered, 160);
+    // Two processes with one shared start (what bench:compare does).
+    const two = await runLoad({ ...base, threads: 2, openTool: 'c' });
+    assert.equal(two.threads, 2);
+    assert.equal(two.requests.offered, r.requests.offered);
+    assert.equal(two.errorCount, 0);
+  } finally {
+    peer.close();
+  }
+});
+
+test('C open-loop generator counts chunked answers as parse errors instead of hanging', async (t) => {
+  if (!cAvailable(t)) return;
+  const server = net.createServer((sock) => {
+    sock.on('data', () => sock.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n'));
+    sock.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (server.address() as net.AddressInfo).port;
+    const pool = buildPool({ kind: 'single', batchSize: 1, format: 'json', size: 4, seed: 1, host: '127.0.0.1', port });
+    const r = await runLoad({ host: '127.0.0.1', port, mode: 'open', rate: 200, connections: 2, threads: 1, warmupMs: 0, durationMs: 300, drainMs: 500, requests: pool.requests, rowsPerRequest: 1, openTool: 'c' });
+    assert.equal(r.requests.ok, 0);
+    assert.ok((r.errors.parse_chunked ?? 0) > 0, JSON.stringify(r.errors));
+    // Each bad answer costs its connection (reconnected 50 ms later), so slots may go unsent: offered, never completed.
+    assert.equal(r.requests.completed + (r.errors.unsent ?? 0), r.requests.offered);
+  } finally {
+    server.close();
+  }
 });

@@ -1,10 +1,16 @@
-// Runs a load spec on one or more generator threads, merges their histograms
-// and counts, and says whether the generator itself was the bottleneck.
+// Runs a load spec and says whether the generator itself was the bottleneck.
+// Open loop goes to the C generator (openloop_native.ts) unless told
+// otherwise; closed loop, and open loop with the 'js' tool, to our JavaScript
+// generator on one or more threads, whose histograms and counts are merged.
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { decodeHistogram, newHistogram, summarize, type LatencySummary } from './histogram.js';
+import { decodeHistogram, newHistogram, summarize, type Histogram, type LatencySummary } from './histogram.js';
 import { runThread, type LoadMode, type ThreadResult, type ThreadSpec } from './load_core.js';
+import { NoCompilerError, openLoopBinary, runNativeOpenLoop } from './openloop_native.js';
 import { cpuTicks, type ProcSample } from './proc_stats.js';
+
+/** Open-loop generator: 'c' = bench/native/openloop.c (µs pacing), 'js' = load_core.ts (1 ms timer). */
+export type OpenTool = 'c' | 'js';
 
 export interface LoadOptions {
   host: string;
@@ -25,10 +31,12 @@ export interface LoadOptions {
   /** Shared start time (performance.timeOrigin-based epoch ms), to line up concurrent runs. */
   startAt?: number;
   slice?: ThreadSpec['slice'];
+  /** Open-loop generator; default: setDefaultOpenTool's, 'c' unless changed. */
+  openTool?: OpenTool;
 }
 
 export interface LoadResult {
-  tool: 'ctr-loadgen' | 'wrk';
+  tool: 'ctr-loadgen' | 'ctr-openloop-c' | 'wrk';
   mode: LoadMode;
   offeredRate: number | null;
   connections: number;
@@ -49,8 +57,13 @@ export interface LoadResult {
   strict: LatencySummary;
   /** Send → answer, whatever the schedule said (the coordinated-omission view, for contrast). */
   service: LatencySummary;
-  /** Scheduled → first generator wake-up (open loop): the generator's own lateness. */
+  /**
+   * JS generator: scheduled → first generator wake-up (its own lateness).
+   * C generator: scheduled → actual send (waits for a free connection included).
+   */
   sendLag: LatencySummary;
+  /** C generator: actual send − max(scheduled, a connection free): its own lateness alone. */
+  selfLag?: LatencySummary;
   generator: { cpuCores: number; eluMax: number; bottleneck: boolean; note: string; backlogMax: number };
   server?: { cpuCores: number; rssMB: number };
   sample?: string;
@@ -64,7 +77,89 @@ function runWorker(spec: ThreadSpec): Promise<ThreadResult> {
   });
 }
 
+/** Counts over the measured window, as every generator reports them. */
+export interface RunCounts {
+  /** Scheduled (open loop; unsent ones included) or sent (closed loop). */
+  offered: number;
+  /** Answered or failed (errors by kind); unsent slots are not in it. */
+  completed: number;
+  ok: number;
+  statuses: Record<string, number>;
+  errors: Record<string, number>;
+  /** Most due requests ever waiting for a free connection at once (open loop). */
+  backlogMax: number;
+  sample?: string;
+}
+
+/** What a generator hands back; runLoad adds the figures common to all. */
+export interface GeneratorOutput extends RunCounts {
+  tool: LoadResult['tool'];
+  threads: number;
+  latency: Histogram;
+  strict: Histogram;
+  service: Histogram;
+  sendLag: Histogram;
+  selfLag?: Histogram;
+  cpuCores: number;
+  eluMax: number;
+  bottleneck: boolean;
+  note: string;
+}
+
+let defaultOpenTool: OpenTool = 'c';
+/** The open-loop tool for runs that do not name one (set from --open-tool). */
+export function setDefaultOpenTool(tool: OpenTool): void { defaultOpenTool = tool; }
+
+let warnedNoCompiler = false;
+/** 'c' when the C generator is (or can be) built; otherwise 'js', with a warning once. */
+function resolveOpenTool(tool: OpenTool): OpenTool {
+  if (tool === 'js') return 'js';
+  try {
+    openLoopBinary();
+    return 'c';
+  } catch (err) {
+    if (!(err instanceof NoCompilerError)) throw err;
+    if (!warnedNoCompiler) console.error(`warning: ${err.message}; falling back to the JavaScript open-loop generator (1 ms timer granularity)`);
+    warnedNoCompiler = true;
+    return 'js';
+  }
+}
+
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  const native = o.mode === 'open' && resolveOpenTool(o.openTool ?? defaultOpenTool) === 'c';
+  const wall0 = performance.now();
+  const srv0: ProcSample | null = o.serverPid !== undefined ? cpuTicks(o.serverPid) : null;
+  const out = native ? await runNativeOpenLoop(o) : await runJs(o);
+  const wallMs = performance.now() - wall0;
+  const srv1: ProcSample | null = o.serverPid !== undefined ? cpuTicks(o.serverPid) : null;
+
+  let errorCount = 0;
+  for (const [k, v] of Object.entries(out.statuses)) if (!k.startsWith('2')) errorCount += v;
+  for (const v of Object.values(out.errors)) errorCount += v;
+  let note = out.note;
+  // Requests that waited for a connection: the server fell behind (or --open-connections is too small for rate × latency).
+  if (o.mode === 'open' && out.backlogMax > 0) note += `; up to ${out.backlogMax} due requests waited for a free connection (of ${o.connections})`;
+  const seconds = o.durationMs / 1000;
+  const result: LoadResult = {
+    tool: out.tool, mode: o.mode,
+    // With a duty cycle the offered rate is the average over on and off windows.
+    offeredRate: o.mode !== 'open' ? null : o.slice === undefined ? o.rate : round((Math.max(1, Math.round(o.slice.onMs / (1000 / o.rate))) * 1000) / o.slice.periodMs),
+    connections: o.connections, threads: out.threads, warmupS: o.warmupMs / 1000, durationS: seconds,
+    throughput: round(out.ok / seconds), rowsPerRequest: o.rowsPerRequest, rowsPerSec: round((out.ok * o.rowsPerRequest) / seconds),
+    requests: { offered: out.offered, completed: out.completed, ok: out.ok }, statuses: out.statuses, errors: out.errors, errorCount,
+    latency: summarize(out.latency), strict: summarize(out.strict), service: summarize(out.service), sendLag: summarize(out.sendLag),
+    generator: { cpuCores: round2(out.cpuCores), eluMax: round2(out.eluMax), bottleneck: out.bottleneck, note, backlogMax: out.backlogMax },
+    sample: out.sample,
+  };
+  if (out.selfLag !== undefined) result.selfLag = summarize(out.selfLag);
+  if (srv0 !== null && srv1 !== null) {
+    result.server = { cpuCores: round2((srv1.cpuMs - srv0.cpuMs) / wallMs), rssMB: round2(srv1.rssKB / 1024) };
+  }
+  return result;
+}
+
+/** Our JavaScript generator on one or more threads (worker_threads beyond the first). */
+async function runJs(o: LoadOptions): Promise<GeneratorOutput> {
   const threads = Math.max(1, Math.min(o.threads, o.connections));
   // Threads need a moment to start and connect before the shared start time.
   const startAt = o.startAt ?? performance.timeOrigin + performance.now() + (threads > 1 ? 400 : 150);
@@ -79,11 +174,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   }
   const cpu0 = process.cpuUsage();
   const wall0 = performance.now();
-  const srv0: ProcSample | null = o.serverPid !== undefined ? cpuTicks(o.serverPid) : null;
   const parts = await Promise.all(specs.map((s) => (threads === 1 ? runThread(s) : runWorker(s))));
   const wallMs = performance.now() - wall0;
   const cpu = process.cpuUsage(cpu0);
-  const srv1: ProcSample | null = o.serverPid !== undefined ? cpuTicks(o.serverPid) : null;
 
   const latency = newHistogram(), strict = newHistogram(), service = newHistogram(), sendLag = newHistogram();
   const statuses: Record<string, number> = {}, errors: Record<string, number> = {};
@@ -95,41 +188,28 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     service.add(decodeHistogram(p.service));
     sendLag.add(decodeHistogram(p.sendLag));
     offered += p.offered; completed += p.completed; ok += p.ok;
-    for (const [k, v] of Object.entries(p.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
-    for (const [k, v] of Object.entries(p.errors)) errors[k] = (errors[k] ?? 0) + v;
+    addCounts(statuses, p.statuses);
+    addCounts(errors, p.errors);
     eluMax = Math.max(eluMax, p.elu);
     backlogMax += p.backlogMax;
     sample ??= p.sample;
   }
-  let errorCount = 0;
-  for (const [k, v] of Object.entries(statuses)) if (!k.startsWith('2')) errorCount += v;
-  for (const v of Object.values(errors)) errorCount += v;
-
   // process.cpuUsage covers every thread of this process, so it is the whole generator.
   const cpuCores = (cpu.user + cpu.system) / 1000 / wallMs;
   // Saturated: an event loop busy nearly all the time, or every thread's core used up.
   const bottleneck = eluMax > 0.9 || cpuCores > 0.9 * threads;
-  let note = bottleneck
+  const note = bottleneck
     ? `generator saturated (event loop ${(eluMax * 100).toFixed(0)}% busy, ${cpuCores.toFixed(2)} cores on ${threads} thread(s)): figures are a lower bound on the server; add --threads or use wrk`
     : `generator had headroom (event loop ${(eluMax * 100).toFixed(0)}% busy, ${cpuCores.toFixed(2)} cores)`;
-  // Requests that waited for a connection: the server fell behind (or --open-connections is too small for rate × latency).
-  if (o.mode === 'open' && backlogMax > 0) note += `; up to ${backlogMax} due requests waited for a free connection (of ${o.connections})`;
-  const seconds = o.durationMs / 1000;
-  const result: LoadResult = {
-    tool: 'ctr-loadgen', mode: o.mode,
-    // With a duty cycle the offered rate is the average over on and off windows.
-    offeredRate: o.mode !== 'open' ? null : o.slice === undefined ? o.rate : round((Math.max(1, Math.round(o.slice.onMs / (1000 / o.rate))) * 1000) / o.slice.periodMs),
-    connections: o.connections, threads, warmupS: o.warmupMs / 1000, durationS: seconds,
-    throughput: round(ok / seconds), rowsPerRequest: o.rowsPerRequest, rowsPerSec: round((ok * o.rowsPerRequest) / seconds),
-    requests: { offered, completed, ok }, statuses, errors, errorCount,
-    latency: summarize(latency), strict: summarize(strict), service: summarize(service), sendLag: summarize(sendLag),
-    generator: { cpuCores: round2(cpuCores), eluMax: round2(eluMax), bottleneck, note, backlogMax },
-    sample,
+  return {
+    tool: 'ctr-loadgen', threads, latency, strict, service, sendLag, offered, completed, ok, statuses, errors, backlogMax, sample,
+    cpuCores, eluMax, bottleneck, note,
   };
-  if (srv0 !== null && srv1 !== null) {
-    result.server = { cpuCores: round2((srv1.cpuMs - srv0.cpuMs) / wallMs), rssMB: round2(srv1.rssKB / 1024) };
-  }
-  return result;
+}
+
+/** Adds every count of `from` into `into`. */
+export function addCounts(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
 }
 
 const round = (x: number) => Math.round(x);

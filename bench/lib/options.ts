@@ -3,6 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { BodyFormat, RequestKind } from './request_pool.js';
 import { isTargetName, type TargetName } from './targets.js';
+import { setDefaultOpenTool, type OpenTool } from './load_runner.js';
 
 export const COMMON_OPTIONS = {
   target: { type: 'string', default: 'engine' },
@@ -21,6 +22,7 @@ export const COMMON_OPTIONS = {
   pool: { type: 'string', default: '4096' },
   seed: { type: 'string', default: '1' },
   tool: { type: 'string', default: 'auto' },
+  'open-tool': { type: 'string', default: 'c' },
   'wrk-threads': { type: 'string', default: '2' },
   'server-env': { type: 'string', multiple: true },
   out: { type: 'string' },
@@ -49,6 +51,8 @@ export interface CommonConfig {
   seed: number;
   /** Closed-loop tool: wrk (C) or our own generator; auto = wrk when installed. */
   tool: 'auto' | 'wrk' | 'own';
+  /** Open-loop generator: C (bench/native/openloop.c, µs pacing) or our JavaScript one (1 ms timer). */
+  openTool: OpenTool;
   wrkThreads: number;
   serverEnv: Record<string, string>;
   out?: string;
@@ -80,6 +84,9 @@ export function parseCommon(values: Record<string, string | boolean | string[] |
     if (i < 1) throw new UsageError(`--server-env takes KEY=VALUE (got ${kv})`);
     serverEnv[kv.slice(0, i)] = kv.slice(i + 1);
   }
+  const openTool = oneOf('open-tool', s('open-tool')!, ['c', 'js'] as const);
+  // Every open-loop run of this command (measure, compare's interleaved runs) uses it.
+  setDefaultOpenTool(openTool);
   return {
     target, url,
     mode: oneOf('mode', s('mode')!, ['open', 'closed'] as const),
@@ -96,6 +103,7 @@ export function parseCommon(values: Record<string, string | boolean | string[] |
     poolSize: num('pool', s('pool'), 1),
     seed: num('seed', s('seed')),
     tool: oneOf('tool', s('tool')!, ['auto', 'wrk', 'own'] as const),
+    openTool,
     wrkThreads: num('wrk-threads', s('wrk-threads'), 1),
     serverEnv,
     out: s('out'),
