@@ -89,7 +89,7 @@ function readModel(r: ProtoReader): ModelProto {
       case MODEL.producer_name: expectWire(wire, WIRE.LEN, 'ModelProto.producer_name'); producerName = r.string(); break;
       case MODEL.producer_version: expectWire(wire, WIRE.LEN, 'ModelProto.producer_version'); producerVersion = r.string(); break;
       case MODEL.opset_import: expectWire(wire, WIRE.LEN, 'ModelProto.opset_import'); opsets.push(readOpset(r.message())); break;
-      case MODEL.graph: expectWire(wire, WIRE.LEN, 'ModelProto.graph'); graph = readGraph(r.message()); break;
+      case MODEL.graph: expectWire(wire, WIRE.LEN, 'ModelProto.graph'); graph = readGraph(r.message(), graph ?? undefined); break;
       case MODEL.functions: throw new OnnxModelError('the model defines local functions (ModelProto.functions), which this evaluator does not support');
       default: r.skip(wire);
     }
@@ -112,8 +112,9 @@ function readOpset(r: ProtoReader): OpsetImport {
   return { domain, version };
 }
 
-function readGraph(r: ProtoReader): GraphProto {
-  const g: GraphProto = { name: '', nodes: [], initializers: new Map(), inputs: [], outputs: [] };
+/** Decodes a GraphProto; a second occurrence of the field merges into the first, as protobuf specifies. */
+function readGraph(r: ProtoReader, into?: GraphProto): GraphProto {
+  const g: GraphProto = into ?? { name: '', nodes: [], initializers: new Map(), inputs: [], outputs: [] };
   while (!r.done()) {
     const { field, wire } = r.tag();
     switch (field) {

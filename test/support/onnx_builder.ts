@@ -227,6 +227,23 @@ export function buildModel(spec: ModelSpec): Uint8Array {
   return model.finish();
 }
 
+/**
+ * Adds graph outputs to serialized model bytes without re-encoding it: a
+ * second ModelProto.graph field holding only `output` entries, which protobuf
+ * parsers merge into the first (repeated fields concatenate). Lets a test
+ * fetch an intermediate value (a margin before its Sigmoid) from an
+ * unmodified model file.
+ */
+export function appendGraphOutputs(model: Uint8Array, outputs: ValueSpec[]): Uint8Array {
+  const graph = new Writer();
+  for (const v of outputs) graph.message(GRAPH.output, valueInfo(v));
+  const tail = new Writer().message(MODEL.graph, graph).finish();
+  const out = new Uint8Array(model.length + tail.length);
+  out.set(model, 0);
+  out.set(tail, model.length);
+  return out;
+}
+
 /** One tree-ensemble node's attributes, written as per-node tuples for readability. */
 export interface TreeNode {
   tree: number;

@@ -2,10 +2,12 @@
 // row, float32 results (each dot product summed in double and rounded once),
 // then the post_transform. The classifier's label is the first arg-max class
 // before the transform; with one coefficient row it is a sign test, and
-// with two class labels the scores widen to [1 − s, s] (PROBIT excepted):
-// onnxruntime's linearclassifier.cc, which the spec leaves open there.
+// with two class labels the scores widen to two columns: [σ(−s), σ(s)] for
+// LOGISTIC, [1 − s, s] otherwise — onnxruntime 1.30's behaviour, which the
+// spec leaves open — and [probit(−s), probit(s)] for PROBIT (the ONNX
+// reference; onnxruntime writes that case wrongly).
 import { numberAt, tensor, type Tensor } from '../tensor.js';
-import { applyPostTransform, PostTransform, probit32, readPostTransform } from './post_transform.js';
+import { applyPostTransform, logistic32, PostTransform, probit32, readPostTransform } from './post_transform.js';
 import { OnnxOpError, tensorInput, type Kernel, type NodeContext } from './op_types.js';
 import { labelsTensor } from './tree_ensemble.js';
 
@@ -60,11 +62,13 @@ export function linearClassifier(ctx: NodeContext): Kernel {
   const post = readPostTransform(ctx);
   const nLabels = intLabels.length + strLabels.length;
   if (targets > 1 && nLabels !== targets) ctx.fail(`${targets} score columns but ${nLabels} class labels`);
+  // onnxruntime refuses one score column with a label count other than 2 (a binary model names both classes).
+  if (targets === 1 && nLabels !== 0 && nLabels !== 2) ctx.fail(`one coefficient row (binary classification) needs 2 class labels, got ${nLabels}`);
   const secondClass = targets === 1 && nLabels === 2;
   const outCols = secondClass ? 2 : targets;
   // With one score column the label is a sign test: the two labels given, else 1 / 0.
-  const ints = targets === 1 ? (intLabels.length === 2 ? intLabels : [0, 1]) : intLabels;
-  const strs = strLabels.length === 0 ? [] : targets === 1 && strLabels.length !== 2 ? ['0', '1'] : strLabels;
+  const ints = targets === 1 && intLabels.length === 0 ? [0, 1] : intLabels;
+  const strs = strLabels;
 
   return (inputs) => {
     const { data, n } = inputRows(tensorInput(inputs, 0, ctx.where), lin, ctx.where);
@@ -75,11 +79,19 @@ export function linearClassifier(ctx: NodeContext): Kernel {
       if (targets === 1) {
         const v = scores[r];
         index[r] = v > 0 ? 1 : 0;
-        if (post === PostTransform.PROBIT) z[r * outCols] = probit32(v);
-        else if (secondClass) {
+        if (!secondClass) z[r] = post === PostTransform.PROBIT ? probit32(v) : v;
+        else if (post === PostTransform.LOGISTIC) {
+          z[r * 2] = logistic32(-v);
+          z[r * 2 + 1] = logistic32(v);
+        } else if (post === PostTransform.PROBIT) {
+          // onnxruntime 1.30 packs the N probits into the first N slots of
+          // the [N, 2] output here; the ONNX reference widens to [-s, s] first.
+          z[r * 2] = probit32(-v);
+          z[r * 2 + 1] = probit32(v);
+        } else {
           z[r * 2] = f32(1 - v);
           z[r * 2 + 1] = v;
-        } else z[r] = v;
+        }
         continue;
       }
       let best = 0;

@@ -41,7 +41,7 @@ function erfInv32(x: number): number {
   const sgn = x < 0 ? -1 : 1;
   const y = f32(f32(1 - x) * f32(1 + x));
   const log = f32(Math.log(y));
-  const v = f32(f32(2 / f32(f32(3.14159) * f32(0.147))) + f32(0.5 * log));
+  const v = f32(f32(2 / f32(f32(Math.PI) * f32(0.147))) + f32(0.5 * log));
   const v2 = f32(f32(1 / f32(0.147)) * log);
   const v3 = f32(-v + f32(Math.sqrt(f32(f32(v * v) - v2))));
   return f32(sgn * f32(Math.sqrt(v3)));

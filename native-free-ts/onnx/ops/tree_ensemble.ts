@@ -408,17 +408,15 @@ export function treeEnsembleClassifier(ctx: NodeContext): Kernel {
         z[zo + 1] = s[1];
       } else if (post === PostTransform.PROBIT) {
         z[zo] = probit32(v0);
+      } else if (write >= 0 && post === PostTransform.LOGISTIC) {
+        z[zo] = logistic32(-v0);
+        z[zo + 1] = logistic32(v0);
       } else if (write === 0 || write === 1) {
         z[zo] = f32(1 - v0);
         z[zo + 1] = v0;
       } else if (write === 2 || write === 3) {
-        if (post === PostTransform.LOGISTIC) {
-          z[zo] = logistic32(-v0);
-          z[zo + 1] = logistic32(v0);
-        } else {
-          z[zo] = -v0;
-          z[zo + 1] = v0;
-        }
+        z[zo] = -v0;
+        z[zo + 1] = v0;
       } else {
         z[zo] = v0;
       }
