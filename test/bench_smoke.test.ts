@@ -104,7 +104,8 @@ test('C open-loop generator drives the echo peer: counts add up, histograms fill
     assert.equal(statusSum + errorSum, r.requests.completed);
     assert.equal(r.requests.completed, r.requests.offered);
     assert.equal(r.latency.count, r.requests.completed);
-    assert.deepEqual(r.strict, r.latency);
+    assert.equal(r.strict.count, r.latency.count);
+    assert.ok(r.latency.p50 <= r.strict.p50 && r.latency.max <= r.strict.max);
     assert.equal(r.service.count, r.latency.count);
     assert.equal(r.sendLag.count, r.latency.count);
     assert.ok(r.selfLag !== undefined && r.selfLag.count === r.latency.count);

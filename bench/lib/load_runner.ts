@@ -51,9 +51,13 @@ export interface LoadResult {
   statuses: Record<string, number>;
   errors: Record<string, number>;
   errorCount: number;
-  /** Open loop: from the scheduled send time. Closed loop: send → answer. */
+  /**
+   * Open loop: from the scheduled send time, less the generator's own
+   * lateness (JS: from its first wake-up at or after it; C: less its measured
+   * send lateness); waits for a free connection count. Closed loop: send → answer.
+   */
   latency: LatencySummary;
-  /** Open loop: from the scheduled time itself, the generator's up-to-1 ms timer granularity included. */
+  /** Open loop: from the scheduled time itself, the generator's own lateness included (JS: its up-to-1 ms timer granularity). */
   strict: LatencySummary;
   /** Send → answer, whatever the schedule said (the coordinated-omission view, for contrast). */
   service: LatencySummary;

@@ -12,7 +12,10 @@
 // us) with 1 ns timer slack, never spinning. An answer is timed by the
 // kernel's receive timestamp (SO_TIMESTAMPNS) of its last segment, so a late
 // wake-up of this thread does not lengthen it; that also lets answers wait
-// for the next send's wake-up while enough connections are free. Latencies go
+// for the next send's wake-up while enough connections are free. Each request
+// records its latency from schedule, the same less this process's own
+// lateness, service time (send → answer), send lag (schedule → send) and own
+// lateness (send − max(schedule, connection free)). Latencies go
 // into log-linear (HDR-style) histograms, never a per-request array. At the
 // end: one JSON line on stdout (times in ns).
 //
@@ -102,7 +105,7 @@ static int pool_n, next_pool;
 enum { DEAD, CONNECTING, IDLE, BUSY };
 typedef struct {
   int fd, state, measured;
-  int64_t sched, sent, free_at, retry_at;
+  int64_t sched, sent, free_at, retry_at, own_lag;
   size_t woff, wlen, rlen, rcap, need;
   const char *wbuf;
   char *rbuf;
@@ -114,7 +117,7 @@ static int use_rx_ts = 1, lazy = 1;
 static uint64_t rx_ts_missing;
 static int64_t real_minus_mono; // CLOCK_REALTIME − CLOCK_MONOTONIC, ns, refreshed every wake-up
 
-static hist_t h_latency, h_service, h_send_lag, h_self_lag;
+static hist_t h_latency, h_less_own, h_service, h_send_lag, h_self_lag;
 static uint64_t offered, completed, ok, inflight_measured, wakeups;
 static uint64_t statuses[600];
 static int64_t k_sent, k_due, backlog_max;
@@ -231,7 +234,8 @@ static void send_req(conn_t *c, int64_t sched) {
     h_record(&h_send_lag, now - sched);
     // The generator's own lateness: from when the request could have gone
     // (due, and a connection free) to when it went; waiting for the server is not counted.
-    h_record(&h_self_lag, now - (sched > c->free_at ? sched : c->free_at));
+    c->own_lag = now - (sched > c->free_at ? sched : c->free_at);
+    h_record(&h_self_lag, c->own_lag);
   }
   c->wbuf = pool + pool_off[next_pool];
   c->wlen = pool_len[next_pool];
@@ -258,6 +262,9 @@ static void on_answer(conn_t *c, int status, const char *body, size_t blen, int 
     statuses[status >= 100 && status < 600 ? status : 0]++;
     if (status >= 200 && status < 300) ok++;
     h_record(&h_latency, now - c->sched);
+    // From schedule less this process's own lateness: the server's share
+    // (waits for a free connection included), as the JS generator's latency.
+    h_record(&h_less_own, now - c->sched - c->own_lag);
     h_record(&h_service, now - c->sent);
   }
   if (keep_sample && sample == NULL) {
@@ -595,6 +602,7 @@ int main(int argc, char **argv) {
   printf("\"wallS\":%.6f,\"windowWallS\":%.6f,\"busy\":%.4f,\"histograms\":{", (double)(now - started) / NS, win_s,
          win_s > 0 ? 1 - (double)waited / (double)(win1 - win0) : 0);
   h_print("latency", &h_latency); putchar(',');
+  h_print("latencyLessOwnLag", &h_less_own); putchar(',');
   h_print("service", &h_service); putchar(',');
   h_print("sendLag", &h_send_lag); putchar(',');
   h_print("selfLag", &h_self_lag);
