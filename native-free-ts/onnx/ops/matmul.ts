@@ -13,10 +13,39 @@ function floatInput(t: Tensor, where: string, name: string): Floats {
   return t.data as Floats;
 }
 
+/** B transposed to [N, K] so each output element is a dot product of two contiguous rows. */
+function transposed(b: Tensor): Float64Array {
+  const [k, n] = b.dims;
+  const bd = b.data as Floats;
+  const t = new Float64Array(k * n);
+  for (let q = 0; q < k; q++) for (let j = 0; j < n; j++) t[j * k + q] = bd[q * n + j];
+  return t;
+}
+
 export function matMul(ctx: NodeContext): Kernel {
+  // A constant 2-D float B (weights) is transposed once at load for the common [M, K] × [K, N] case.
+  const constB = ctx.constantInput(1);
+  const bT = constB !== undefined && constB.dims.length === 2 && (constB.type === 'float32' || constB.type === 'float64') ? transposed(constB) : null;
   return (inputs) => {
     const a = tensorInput(inputs, 0, ctx.where);
     const b = tensorInput(inputs, 1, ctx.where);
+    if (bT !== null && a.dims.length === 2 && a.type === b.type && a.dims[1] === b.dims[0]) {
+      const [m, k] = a.dims;
+      const n = b.dims[1];
+      const ad = a.data as Floats;
+      const out = allocate(a.type, [m, n]);
+      const od = out.data as Floats;
+      for (let i = 0; i < m; i++) {
+        const ao = i * k;
+        for (let j = 0; j < n; j++) {
+          const bo = j * k;
+          let acc = 0;
+          for (let q = 0; q < k; q++) acc += ad[ao + q] * bT[bo + q];
+          od[i * n + j] = acc;
+        }
+      }
+      return [out];
+    }
     const ad = floatInput(a, ctx.where, 'A'), bd = floatInput(b, ctx.where, 'B');
     if (a.type !== b.type) throw new OnnxOpError(`${ctx.where}: A is ${a.type} and B is ${b.type}`);
     if (a.dims.length === 0 || b.dims.length === 0) throw new OnnxOpError(`${ctx.where}: MatMul needs operands of rank 1 or more`);
