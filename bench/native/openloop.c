@@ -23,7 +23,10 @@
 // openloop --port P --rate R --duration-ms D [--warmup-ms W] [--drain-ms 2000]
 //   [--connections 256] [--host 127.0.0.1] [--pool FILE|-] [--start-mono-ns N |
 //   --start-epoch-ms X] [--slice PERIOD_MS,ON_FROM_MS,ON_MS] [--thread I
-//   --threads N] [--sample]
+//   --threads N] [--sample] [--quantum-us Q (0)] [--no-lazy] [--no-rx-timestamps]
+// --quantum-us: wake no sooner than Q µs after the last wake-up and send all
+// that fell due (fewer wake-ups, each up to Q µs later). --no-lazy: wake for
+// every answer. --no-rx-timestamps: time answers at wake-up (implies --no-lazy).
 // The pool ("<length>\n<bytes>" records, as bench/lib/wrk_pool.lua reads) is
 // cycled through; "-" (the default) reads it from stdin.
 #define _GNU_SOURCE
@@ -114,6 +117,7 @@ static conn_t *conns;
 static conn_t **idle;
 static int idle_n, epfd, connected_once, ndead;
 static int use_rx_ts = 1, lazy = 1;
+static int64_t quantum_ns = 0;
 static uint64_t rx_ts_missing;
 static int64_t real_minus_mono; // CLOCK_REALTIME − CLOCK_MONOTONIC, ns, refreshed every wake-up
 
@@ -460,7 +464,8 @@ static void parse_args(int argc, char **argv, const char **pool_path) {
       period_ns = (int64_t)(p * MS);
       on_from_ns = (int64_t)(f * MS);
       on_ms = o;
-    } else if (strcmp(a, "--thread") == 0) thread_i = atoi(v);
+    } else if (strcmp(a, "--quantum-us") == 0) quantum_ns = (int64_t)(atof(v) * 1000);
+    else if (strcmp(a, "--thread") == 0) thread_i = atoi(v);
     else if (strcmp(a, "--threads") == 0) threads = atoi(v);
     else { fprintf(stderr, "openloop: unknown option %s\n", a); exit(2); }
   }
@@ -522,6 +527,7 @@ int main(int argc, char **argv) {
   double cpu0 = 0, cpu1 = 0;
   int64_t win0 = -1, win1 = -1, waited = 0;
   int pwait2 = 1;
+  int64_t last_wake = 0;
   for (;;) {
     int64_t now = mono();
     if (t0 < 0 && (connected_once >= nconn || now - started > NS)) set_t0(now + 10 * MS);
@@ -540,6 +546,8 @@ int main(int argc, char **argv) {
     int64_t wake = t0 < 0 ? started + NS : drain_until;
     if (t0 >= 0) {
       int64_t s = sched_of(k_due);
+      // No sooner than a quantum after the last wake-up: fewer, fuller wake-ups.
+      if (s < last_wake + quantum_ns) s = last_wake + quantum_ns;
       if (idle_n > 0 && s < end_at && s < wake) wake = s;
       if (win0 < 0 && measure_from < wake) wake = measure_from;
       if (win1 < 0 && end_at < wake) wake = end_at;
@@ -565,6 +573,7 @@ int main(int argc, char **argv) {
       n = epoll_wait(epfd, evs, 512, (int)((dt + MS - 1) / MS)); // kernels before 5.11: 1 ms pacing
     }
     real_minus_mono = real() - (now = mono());
+    last_wake = now;
     wakeups++;
     if (win0 >= 0 && win1 < 0) waited += now - before;
     for (int i = 0; i < n; i++) on_event(evs[i].data.ptr, evs[i].events, now);
