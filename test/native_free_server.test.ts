@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
+import { describeConfig, loadConfig } from '../engine/config.js';
 import { createTrafficSampler } from '../engine/traffic_sampler.js';
 import { startServerProcess, type ServerProcess } from './support/server_process.js';
 import { TestClient, type Reply } from './support/http_client.js';
@@ -201,6 +202,19 @@ describe('native-free: serving', () => {
 });
 
 describe('FRONT_END: choosing and falling back', () => {
+  test('INFERENCE_BACKEND and FRONT_END: defaults, an entry point\'s own default, refused values', () => {
+    const cfg = loadConfig({}, []);
+    assert.equal(cfg.inferenceBackend, 'ort');
+    assert.equal(cfg.frontEnd, 'uws');
+    assert.match(describeConfig(cfg), /INFERENCE_BACKEND\s+ort\n\s+FRONT_END\s+uws/);
+    const nativeFree = loadConfig({}, [], { inferenceBackend: 'ts' });
+    assert.equal(nativeFree.inferenceBackend, 'ts');
+    assert.equal(loadConfig({ INFERENCE_BACKEND: 'ORT' }, [], { inferenceBackend: 'ts' }).inferenceBackend, 'ort', 'the environment wins over an entry point default');
+    assert.equal(loadConfig({ FRONT_END: 'uws' }, ['--front-end', 'auto']).frontEnd, 'auto');
+    assert.throws(() => loadConfig({ INFERENCE_BACKEND: 'gpu' }, []), /INFERENCE_BACKEND: expected one of ort, ts/);
+    assert.throws(() => loadConfig({}, ['--front-end=fast']), /--front-end: expected one of uws, native-free, auto/);
+  });
+
   // Every native addon the project can load: the two it needs natively and msgpackr's optional accelerator.
   const blockBoth = { CTR_TEST_BLOCK_ADDONS: 'uws_,onnxruntime_binding,msgpackr-extract' };
   const withBlocker = { nodeArgs: ['--import', BLOCKER] };
