@@ -22,6 +22,23 @@ function transposed(b: Tensor): Float64Array {
   return t;
 }
 
+/**
+ * Σ a[ao + q] · b[bo + q] for q < k, in double with four interleaved
+ * accumulators (one add chain would wait on each add's latency).
+ */
+function dot(a: Floats, ao: number, b: Float64Array, bo: number, k: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  let q = 0;
+  for (; q + 3 < k; q += 4) {
+    s0 += a[ao + q] * b[bo + q];
+    s1 += a[ao + q + 1] * b[bo + q + 1];
+    s2 += a[ao + q + 2] * b[bo + q + 2];
+    s3 += a[ao + q + 3] * b[bo + q + 3];
+  }
+  for (; q < k; q++) s0 += a[ao + q] * b[bo + q];
+  return (s0 + s1) + (s2 + s3);
+}
+
 export function matMul(ctx: NodeContext): Kernel {
   // A constant 2-D float B (weights) is transposed once at load for the common [M, K] × [K, N] case.
   const constB = ctx.constantInput(1);
@@ -35,15 +52,7 @@ export function matMul(ctx: NodeContext): Kernel {
       const ad = a.data as Floats;
       const out = allocate(a.type, [m, n]);
       const od = out.data as Floats;
-      for (let i = 0; i < m; i++) {
-        const ao = i * k;
-        for (let j = 0; j < n; j++) {
-          const bo = j * k;
-          let acc = 0;
-          for (let q = 0; q < k; q++) acc += ad[ao + q] * bT[bo + q];
-          od[i * n + j] = acc;
-        }
-      }
+      for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) od[i * n + j] = dot(ad, i * k, bT, j * k, k);
       return [out];
     }
     const ad = floatInput(a, ctx.where, 'A'), bd = floatInput(b, ctx.where, 'B');
