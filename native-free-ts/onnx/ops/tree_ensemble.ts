@@ -337,15 +337,6 @@ export function treeEnsembleClassifier(ctx: NodeContext): Kernel {
   const s = new Float64Array(nClasses);
   const has = new Uint8Array(nClasses);
 
-  /** Label index and the write mode of onnxruntime's _set_score_binary. */
-  const binaryLabel = (pos: number): [number, number] => {
-    if (binaryCase) {
-      if (allPositive) return pos > 0.5 ? [1, 0] : [0, 1];
-      return pos > 0 ? [1, 2] : [0, 3];
-    }
-    return [pos > 0 ? 1 : 0, -1];
-  };
-
   return (inputs) => {
     const { data: x, n, c } = rows(tensorInput(inputs, 0, ctx.where), fo, ctx.where);
     const labelIndex = new Int32Array(n);
@@ -396,9 +387,15 @@ export function treeEnsembleClassifier(ctx: NodeContext): Kernel {
         if (has[1] === 0) count = 1;
       }
       const pos = count === 2 && has[1] === 1 ? s[1] : has[0] === 1 ? s[0] : 0;
-      const [label, w] = binaryLabel(pos);
-      if (binaryCase) write = w;
-      labelIndex[r] = label;
+      // onnxruntime's _set_score_binary: the label, and how the second score column is made.
+      if (!binaryCase) labelIndex[r] = pos > 0 ? 1 : 0;
+      else if (allPositive) {
+        labelIndex[r] = pos > 0.5 ? 1 : 0;
+        write = pos > 0.5 ? 0 : 1;
+      } else {
+        labelIndex[r] = pos > 0 ? 1 : 0;
+        write = pos > 0 ? 2 : 3;
+      }
       const v0 = has[0] === 1 ? s[0] : 0;
       if (count === 2) {
         s[0] = v0;
