@@ -36,7 +36,8 @@ describe('native-free: serving', () => {
   let client: TestClient;
 
   before(async () => {
-    server = await startNativeFree({ ADMIN_TOKEN: TOKEN, MAX_BODY_BYTES: '4096', MONITOR_TICK_MS: '200' });
+    // A generous deadline: this suite checks answers, and a busy machine must not turn them into 504s.
+    server = await startNativeFree({ ADMIN_TOKEN: TOKEN, MAX_BODY_BYTES: '4096', MONITOR_TICK_MS: '200', REQUEST_DEADLINE_MS: '10000' });
     client = new TestClient(server.url, 8);
   });
   after(async () => {
