@@ -8,7 +8,8 @@ import { claimWorkerShard } from '../engine/telemetry/worker_recorder.js';
 import { createMainRecorder } from '../engine/telemetry/main_recorder.js';
 import { ShardReader } from '../engine/telemetry/reader.js';
 import { Coordinator } from '../engine/coordinator/coordinator.js';
-import { emptyTotals, mergeShards } from '../engine/coordinator/totals.js';
+import { emptyTotals, mergeShards, StepRing, V_E2E_HIST, V_REQUESTS } from '../engine/coordinator/totals.js';
+import { LATENCY_CELLS } from '../engine/telemetry/layout.js';
 import { statsOf } from '../engine/coordinator/stats.js';
 import type { StatsBlock } from '../engine/coordinator/snapshot.js';
 
@@ -92,4 +93,28 @@ test('a window still filling covers everything since start, with its true durati
   assert.equal(later.models.m.windows['1m'].total_requests, 0, 'traffic older than the window has left it');
   assert.equal(later.models.m.windows['5m'].total_requests, 30);
   assert.equal(later.models.m.lifetime.total_requests, 30);
+});
+
+test('the window ring holds per-step deltas: its memory follows recent traffic, not uptime', () => {
+  // Every step hits 20 latency cells it never hit before, as a long run's tail
+  // does: cumulative histograms gain non-zero cells for good. A ring of sparse
+  // cumulative states grew with them; a ring of deltas holds only each step's cells.
+  const ring = new StepRing(60_000, 5_000);
+  const totals = [emptyTotals()];
+  const sizes: number[] = [];
+  for (let step = 0; step < 400; step++) {
+    for (let k = 0; k < 20; k++) totals[0].vec[V_E2E_HIST + ((step * 20 + k) % LATENCY_CELLS)] += 1;
+    totals[0].vec[V_REQUESTS] += 20;
+    ring.maybePush(step * 5_000, totals);
+    sizes.push(ring.deltaBytes);
+  }
+  assert.ok(ring.length <= 14, `ring capped at ${ring.length} steps`);
+  // 21 changed cells per step × 12 bytes × at most 14 steps.
+  assert.ok(sizes.at(-1)! <= 21 * 12 * 14, `ring holds ${sizes.at(-1)} bytes after 400 steps`);
+  assert.equal(sizes.at(-1), sizes[100], 'flat once full');
+  // And the window it gives is still now − state at the base: the last 60 s = 12 steps of 20 requests.
+  const base = ring.baseFor(399 * 5_000, 60_000);
+  const w = ring.windowOf(totals[0], 0, base, emptyTotals());
+  assert.equal(w.vec[V_REQUESTS], 12 * 20);
+  assert.equal(ring.timeOf(base), 387 * 5_000);
 });

@@ -13,8 +13,8 @@ import { mlflowCheck, newLossTracker, type MlflowStatus } from './mlflow_metrics
 import type { Baseline, HealthCheck, ModelHealth, ModelSnapshot, Snapshot, StatsBlock } from './snapshot.js';
 import { errorsOf, latencyOf, promOf, statsOf } from './stats.js';
 import {
-  CheckpointRing, STAGE_HIST, V_ERRORS, V_PRED_BINS, V_REQUESTS, V_ROWS, V_SUCCESSES, checkpointOf, emptyTotals,
-  mergeShards, windowOf, type Totals,
+  StepRing, STAGE_HIST, V_ERRORS, V_PRED_BINS, V_REQUESTS, V_ROWS, V_SUCCESSES, emptyTotals,
+  mergeShards, type Totals,
 } from './totals.js';
 
 export interface ModelInfo { name: string; version: string }
@@ -54,7 +54,7 @@ export class Coordinator {
   readonly #versions: string[];
   readonly #reader: ShardReader | null;
   readonly #totals: Totals[];
-  readonly #ring: CheckpointRing;
+  readonly #ring: StepRing;
   readonly #start: number;
   readonly #baselinePath: string | null;
   readonly #baselines: Map<string, Baseline>;
@@ -92,11 +92,11 @@ export class Coordinator {
     this.#totals = Array.from({ length: slots }, emptyTotals);
     const longest = Math.max(...this.windowsMs);
     const step = opts.ringStepMs ?? Math.max(this.tickMs, Math.min(...this.windowsMs) / 12);
-    this.#ring = new CheckpointRing(longest, positive(step, 'ringStepMs'));
+    this.#ring = new StepRing(longest, positive(step, 'ringStepMs'));
     this.#start = now;
     this.#lastNow = now;
     // Windows start at zero: traffic before the first tick belongs to them.
-    this.#ring.maybePush(now, () => checkpointOf(now, this.#totals));
+    this.#ring.maybePush(now, this.#totals);
     this.#baselinePath = opts.baselinePath ?? null;
     if (this.#baselinePath) {
       const { baselines, warning } = loadBaselines(this.#baselinePath, this.#names);
@@ -124,7 +124,7 @@ export class Coordinator {
     const read: ReadStats = this.#reader ? this.#reader.read() : { retries: 0, stale: 0, repaired: 0 };
     if (this.#reader) mergeShards(this.#reader, this.#totals);
     this.#lastNow = now;
-    this.#ring.maybePush(now, () => checkpointOf(now, this.#totals));
+    this.#ring.maybePush(now, this.#totals);
     const nowIso = new Date(now).toISOString();
     const workers = this.#workers();
     const models: Record<string, ModelSnapshot> = {};
@@ -141,9 +141,9 @@ export class Coordinator {
       let driftInput: DriftInput | null = null;
       this.windowsMs.forEach((ms, i) => {
         const base = this.#ring.baseFor(now, ms);
-        const w = windowOf(total, base?.models[m], scratch);
+        const w = this.#ring.windowOf(total, m, base, scratch);
         const active = w.vec[V_REQUESTS] + w.vec[V_ROWS] > 0;
-        windows[this.windowNames[i]] = statsOf(w, Math.max((now - (base?.t ?? this.#start)) / 1000, 0.001), active ? this.#lastUpdated[m] : null);
+        windows[this.windowNames[i]] = statsOf(w, Math.max((now - (this.#ring.timeOf(base) ?? this.#start)) / 1000, 0.001), active ? this.#lastUpdated[m] : null);
         if (this.windowNames[i] === this.drift.window) driftInput = this.#driftInput(w);
       });
       const lifetime = statsOf(total, Math.max((now - this.#start) / 1000, 0.001), this.#lastUpdated[m]);
@@ -198,7 +198,7 @@ export class Coordinator {
     if (i < 0 && name !== 'lifetime') {
       return { ok: false, error: { code: 'invalid_request', field: 'window', message: `window must be one of ${[...this.windowNames, 'lifetime'].join(', ')}` } };
     }
-    const w = i < 0 ? this.#totals[m] : windowOf(this.#totals[m], this.#ring.baseFor(this.#lastNow, this.windowsMs[i])?.models[m], emptyTotals());
+    const w = i < 0 ? this.#totals[m] : this.#ring.windowOf(this.#totals[m], m, this.#ring.baseFor(this.#lastNow, this.windowsMs[i]), emptyTotals());
     const d = this.#driftInput(w);
     if (d.pred.n < this.drift.minSamples) {
       return { ok: false, error: { code: 'invalid_request', field: 'window', message: `window ${name} holds ${d.pred.n} predictions; a baseline needs at least ${this.drift.minSamples}` } };
