@@ -14,6 +14,7 @@ const USAGE = `usage: node dist/bench/loadgen.js [options]
   --connections N (64, closed loop)  --open-connections N (256, open loop)  --threads N (1, generator threads)  --duration S (10)  --warmup S (3)
   --kind single|batch  --batch-size N (32)  --format json|msgpack  --model NAME
   --tool auto|wrk|own     closed-loop generator (auto: wrk when installed)  --wrk-threads N (2)
+  --open-tool c|js        open-loop generator: the C one (default; compiled on first use) or the JavaScript one
   --server-env K=V        extra environment for the started server (repeatable)
   --out FILE              result JSON (default bench/results/load-<time>.json)  --json  print the JSON`;
 

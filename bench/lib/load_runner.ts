@@ -31,7 +31,7 @@ export interface LoadOptions {
   /** Shared start time (performance.timeOrigin-based epoch ms), to line up concurrent runs. */
   startAt?: number;
   slice?: ThreadSpec['slice'];
-  /** Open-loop generator; default: setDefaultOpenTool's, 'c' unless changed. */
+  /** Open-loop generator (default 'c'). */
   openTool?: OpenTool;
 }
 
@@ -110,10 +110,6 @@ export interface GeneratorOutput extends RunCounts {
   note: string;
 }
 
-let defaultOpenTool: OpenTool = 'c';
-/** The open-loop tool for runs that do not name one (set from --open-tool). */
-export function setDefaultOpenTool(tool: OpenTool): void { defaultOpenTool = tool; }
-
 let warnedNoCompiler = false;
 /** 'c' when the C generator is (or can be) built; otherwise 'js', with a warning once. */
 function resolveOpenTool(tool: OpenTool): OpenTool {
@@ -130,7 +126,7 @@ function resolveOpenTool(tool: OpenTool): OpenTool {
 }
 
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
-  const native = o.mode === 'open' && resolveOpenTool(o.openTool ?? defaultOpenTool) === 'c';
+  const native = o.mode === 'open' && resolveOpenTool(o.openTool ?? 'c') === 'c';
   const wall0 = performance.now();
   const srv0: ProcSample | null = o.serverPid !== undefined ? cpuTicks(o.serverPid) : null;
   const out = native ? await runNativeOpenLoop(o) : await runJs(o);

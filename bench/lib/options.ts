@@ -3,7 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { BodyFormat, RequestKind } from './request_pool.js';
 import { isTargetName, type TargetName } from './targets.js';
-import { setDefaultOpenTool, type OpenTool } from './load_runner.js';
+import type { OpenTool } from './load_runner.js';
 
 export const COMMON_OPTIONS = {
   target: { type: 'string', default: 'engine' },
@@ -86,7 +86,6 @@ export function parseCommon(values: Record<string, string | boolean | string[] |
   }
   const openTool = oneOf('open-tool', s('open-tool')!, ['c', 'js'] as const);
   // Every open-loop run of this command (measure, compare's interleaved runs) uses it.
-  setDefaultOpenTool(openTool);
   return {
     target, url,
     mode: oneOf('mode', s('mode')!, ['open', 'closed'] as const),

@@ -63,7 +63,10 @@ export function describeOne(label: string, r: LoadResult): string {
   const lines = [table(RESULT_HEADER, [resultRow(label, r)])];
   if (r.mode === 'open') {
     lines.push(`from schedule (strict): p50 ${fmt(r.strict.p50)}  p99 ${fmt(r.strict.p99)}  p99.9 ${fmt(r.strict.p999)} ms;` +
-      ` service (send→answer): p50 ${fmt(r.service.p50)}  p99 ${fmt(r.service.p99)} ms; generator send lag p99 ${fmt(r.sendLag.p99)} ms`);
+      ` service (send→answer): p50 ${fmt(r.service.p50)}  p99 ${fmt(r.service.p99)} ms; ` +
+      (r.selfLag !== undefined
+        ? `generator's own lateness p99 ${fmt(r.selfLag.p99)} ms (send lag incl. waits for a connection ${fmt(r.sendLag.p99)} ms)`
+        : `generator send lag p99 ${fmt(r.sendLag.p99)} ms`));
   }
   lines.push(`generator: ${r.generator.note}`);
   return lines.join('\n');
