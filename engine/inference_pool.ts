@@ -10,6 +10,7 @@ import { ATTACH, type AttachMessage, type InferenceReply, type InferenceTask } f
 import type { InferenceBackend } from './config.js';
 import type { ModelRegistry } from './model_registry.js';
 import type { TelemetryBuffers } from './telemetry/index.js';
+import { BACKGROUND_THREAD_LIMITS } from './thread_heap.js';
 
 export interface InferencePoolOptions {
   workers: number;
@@ -65,6 +66,7 @@ export class InferencePool<T = unknown> {
       idleTimeout: Number.POSITIVE_INFINITY,
       // Workers serve their own port; Piscina's Atomics.wait loop would keep their event loop from running.
       atomics: 'disabled',
+      resourceLimits: BACKGROUND_THREAD_LIMITS,
       workerData: {
         models: registry.workerSpecs(),
         intraOpThreads: opts.intraOpThreads,

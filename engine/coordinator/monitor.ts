@@ -11,6 +11,7 @@ import type { HealthConfig } from './health.js';
 import type { MlflowMonitorOptions } from './mlflow_flusher.js';
 import type { FromThread, ThreadData, ToThread } from './protocol.js';
 import type { Baseline, Snapshot } from './snapshot.js';
+import { BACKGROUND_THREAD_LIMITS } from '../thread_heap.js';
 
 export interface MonitorOptions {
   buffers: TelemetryBuffers;
@@ -165,7 +166,7 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
       const baselines: Record<string, Baseline> = {};
       for (const [name, m] of Object.entries(latest?.models ?? {})) if (m.drift.baseline) baselines[name] = m.drift.baseline;
       const data: ThreadData = { options: { ...options, baselines, workersReported: workers ?? undefined }, mlflow };
-      const w = new Worker(new URL('./coordinator_thread.js', import.meta.url), { workerData: data });
+      const w = new Worker(new URL('./coordinator_thread.js', import.meta.url), { workerData: data, resourceLimits: BACKGROUND_THREAD_LIMITS });
       worker = w;
       running = true;
       w.unref();
