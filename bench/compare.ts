@@ -174,7 +174,8 @@ function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: numbe
   console.log(`p99 ratio current/base:    ${spread(p99)}`);
   console.log(`p99.9 ratio current/base:  ${spread(p999)}`);
   if (tput) console.log(`throughput ratio cur/base: ${spread(tput)}`);
-  console.log(`base p99 median ${median(runs.filter((r) => r.side === 'base').map((r) => r.open.latency.p99))} ms, current ${median(runs.filter((r) => r.side === 'head').map((r) => r.open.latency.p99))} ms`);
+  const p99Of = (side: SideRun['side']) => median(runs.filter((r) => r.side === side).map((r) => r.open.latency.p99)).toFixed(3);
+  console.log(`base p99 median ${p99Of('base')} ms, current ${p99Of('head')} ms`);
   console.log(verdict.reason);
   if (newErrors) console.log(`current had ${headErrors} errors where base had none`);
   if (discarded.length > 0) console.log(`${discarded.length} round(s) discarded: ${discarded.map((d) => `${d.round + 1} (${d.why})`).join(', ')}`);
