@@ -155,7 +155,7 @@ test('xgboost: the margin before the Sigmoid equals onnxruntime bit for bit', as
 // ---------------------------------------------------------------------------
 
 test('skl2onnx iris LogisticRegression: labels [0, 2, 1]; ZipMap probabilities equal onnxruntime\'s pre-ZipMap tensor', async () => {
-  const bytes = readFileSync(resolve(ROOT, '../shared/fixtures/skl2onnx_logreg_iris.onnx'));
+  const bytes = readFileSync(resolve(ROOT, 'test/fixtures/external_models/skl2onnx_logreg_iris/model.onnx'));
   const t = await TsInferenceSession.create(bytes);
   assert.deepEqual(t.outputNames, ['output_label', 'output_probability']);
   assert.deepEqual(t.outputMetadata[1], { name: 'output_probability', isTensor: false });
