@@ -17,7 +17,7 @@ import * as ort from 'onnxruntime-node';
 import { projectRoot } from '../engine/config.js';
 import { FeatureEncoder } from '../engine/feature_encoder.js';
 import { readManifest } from '../engine/manifest.js';
-import { createTrafficSampler } from '../engine/traffic_sampler.js';
+import { createTrafficSampler, mulberry32 } from '../engine/traffic_sampler.js';
 import { OnnxModelError, OnnxOpError, TsInferenceSession, zipMapRows, type TsTensor } from '../native-free-ts/onnx_session.js';
 import { appendGraphOutputs, buildModel, DT, treeAttrs, type AttrValue, type ModelSpec, type NodeSpec, type TreeNode, type TreeVote } from './support/onnx_builder.js';
 
@@ -180,7 +180,7 @@ test('skl2onnx iris LogisticRegression: labels [0, 2, 1]; ZipMap probabilities e
 
   // onnxruntime cannot return the ZipMap; expose the tensors feeding it.
   const exposed = appendGraphOutputs(bytes, [{ name: 'probabilities', type: { tensor: DT.FLOAT } }, { name: 'probability_tensor', type: { tensor: DT.FLOAT } }]);
-  const rand = mulberry(7);
+  const rand = mulberry32(7);
   const many = Array.from({ length: 500 }, () => [4 + rand() * 4, 2 + rand() * 2.5]);
   const [o, t2] = await both(exposed, { X: f32rows([...X.data.reduce<number[][]>((a, v, i) => (i % 2 ? a[a.length - 1].push(v) : a.push([v]), a), []), ...many]) },
     ['output_label', 'probabilities', 'probability_tensor']);
@@ -192,16 +192,6 @@ test('skl2onnx iris LogisticRegression: labels [0, 2, 1]; ZipMap probabilities e
   assertClose(zm2.data as Float32Array, (t2.probabilities.data as Float32Array).subarray(9), 0, 'ZipMap values = the Normalizer output they zip');
 });
 
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------
 // Hand-built models: tree ensembles
@@ -333,7 +323,7 @@ function forestArb(width: number, sameMode: boolean): fc.Arbitrary<ForestSpec> {
     seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
     mode: fc.constantFrom(...MODES),
   }).map(({ trees, seed, mode }) => {
-    const rand = mulberry(seed);
+    const rand = mulberry32(seed);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
     const nodes: TreeNode[] = [];
     const leaves: { tree: number; id: number }[] = [];
@@ -375,7 +365,7 @@ test('random tree-ensemble regressors equal onnxruntime (property, 150 forests)'
     fc.constantFrom('NONE', 'LOGISTIC', 'SOFTMAX', 'SOFTMAX_ZERO', 'PROBIT'), fc.boolean(), fc.integer({ min: 1, max: 1e9 }), rowsArb(width),
     async (forest, sameModeUnused, nTargets, agg, postWanted, withBase, seed, rows) => {
       void sameModeUnused;
-      const rand = mulberry(seed);
+      const rand = mulberry32(seed);
       const post = nTargets === 1 && postWanted !== 'PROBIT' ? 'NONE' : postWanted;
       const pool = post === 'SOFTMAX_ZERO' ? POSITIVE : WEIGHTS;
       const votes: TreeVote[] = forest.leaves.flatMap((l) => Array.from({ length: nTargets }, (_, k) => ({ ...l, target: k, weight: pool[Math.floor(rand() * pool.length)] })));
@@ -390,7 +380,7 @@ test('random tree-ensemble regressors equal onnxruntime (property, 150 forests)'
 test('random same-mode forests (the fast paths) equal onnxruntime (property, 60 forests)', async () => {
   const width = 4;
   await fc.assert(fc.asyncProperty(forestArb(width, true), fc.integer({ min: 1, max: 1e9 }), rowsArb(width), async (forest, seed, rows) => {
-    const rand = mulberry(seed);
+    const rand = mulberry32(seed);
     const votes = forest.leaves.map((l) => ({ ...l, target: 0, weight: WEIGHTS[Math.floor(rand() * WEIGHTS.length)] }));
     const [o, t] = await both(regressorModel({ ...treeAttrs(forest.nodes, votes, 'target'), n_targets: 1, base_values: { floats: [0.125] } }, width, 1), { X: f32rows(rows) });
     assertClose(t.Y.data as Float32Array, o.Y.data as Float32Array, 0, 'Y');
@@ -412,7 +402,7 @@ test('random tree-ensemble classifiers, binary and multi-class, equal onnxruntim
     fc.constantFrom('NONE', 'LOGISTIC', 'SOFTMAX', 'SOFTMAX_ZERO', 'PROBIT'), fc.constantFrom(0, 1, 2), fc.boolean(), fc.boolean(),
     fc.integer({ min: 1, max: 1e9 }), rowsArb(width),
     async (forest, nClasses, voting, post, baseLen, positiveOnly, stringLabels, seed, rows) => {
-      const rand = mulberry(seed);
+      const rand = mulberry32(seed);
       const pool = positiveOnly || post === 'SOFTMAX_ZERO' ? POSITIVE : WEIGHTS;
       const w = () => pool[Math.floor(rand() * pool.length)];
       const binary = nClasses === 2;
@@ -507,7 +497,7 @@ test('LinearRegressor, Normalizer (MAX, L1, L2, a zero row), Cast: equal onnxrun
 });
 
 test('MatMul (batch broadcast, 1-D operands), Gemm (trans, alpha, beta, C broadcast), Add/Sub/Mul broadcasting, Sigmoid, Identity: equal onnxruntime', async () => {
-  const rand = mulberry(3);
+  const rand = mulberry32(3);
   const fill = (n: number) => Float32Array.from({ length: n }, () => Math.fround(rand() * 4 - 2));
   // MatMul [2,3,4] x [4,5], [3] x [3,2]
   const mm = buildModel({
@@ -555,7 +545,7 @@ test('MatMul (batch broadcast, 1-D operands), Gemm (trans, alpha, beta, C broadc
 });
 
 test('Reshape (0 and -1), Flatten (axis), Softmax (opset 11 coerces to 2-D, opset 13 one axis): equal onnxruntime', async () => {
-  const rand = mulberry(9);
+  const rand = mulberry32(9);
   const x = Float32Array.from({ length: 24 }, () => Math.fround(rand() * 6 - 3));
   const shapes = buildModel({
     nodes: [{ op: 'Reshape', inputs: ['X', 'shape'], outputs: ['R'] }, { op: 'Flatten', inputs: ['X'], outputs: ['F'], attrs: { axis: 2 } }, { op: 'Flatten', inputs: ['X'], outputs: ['G'], attrs: { axis: -3 } }],

@@ -15,6 +15,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { encodeHistogram, newHistogram, recordMs } from './histogram.js';
 import { HttpParseError, parseResponses } from './http_parse.js';
+import type { RunCounts } from './load_runner.js';
 
 export type LoadMode = 'open' | 'closed';
 
@@ -46,7 +47,7 @@ export interface ThreadSpec {
   keepSample: boolean;
 }
 
-export interface ThreadResult {
+export interface ThreadResult extends RunCounts {
   /**
    * Encoded HDR histograms (µs). latency: from the first generator wake-up at
    * or after the scheduled time (waiting for a free connection counts; the
@@ -57,17 +58,8 @@ export interface ThreadResult {
   strict: string;
   service: string;
   sendLag: string;
-  /** Requests in the measured window: scheduled (open) or sent (closed), answered, answered 2xx. */
-  offered: number;
-  completed: number;
-  ok: number;
-  statuses: Record<string, number>;
-  errors: Record<string, number>;
   /** Event-loop utilisation of this thread over the measured window (1 = saturated). */
   elu: number;
-  /** Most due requests ever waiting for a free connection at once (open loop). */
-  backlogMax: number;
-  sample?: string;
 }
 
 interface Conn {
