@@ -139,7 +139,7 @@ async function interleaved(cfg: CommonConfig, eps: { host: string; port: number;
   const run = (i: number, onFromMs: number) => runLoad({
     host: eps[i].host, port: eps[i].port, mode: 'open', rate, connections: cfg.openConnections, threads: 1,
     warmupMs: cfg.warmupMs, durationMs: cfg.durationMs, requests: pools[i].requests, rowsPerRequest: pools[i].rowsPerRequest,
-    serverPid: eps[i].pid, startAt, slice: { periodMs: 2 * sliceMs, onFromMs, onMs: sliceMs }, openTool: cfg.openTool,
+    serverPid: eps[i].pid, startAt, slice: { periodMs: 2 * sliceMs, onFromMs, onMs: sliceMs }, openTool: cfg.openTool, openQuantumUs: cfg.openQuantumUs,
   });
   const out: LoadResult[] = [];
   [out[first], out[1 - first]] = await Promise.all([run(first, 0), run(1 - first, sliceMs)]);

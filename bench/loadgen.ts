@@ -15,6 +15,7 @@ const USAGE = `usage: node dist/bench/loadgen.js [options]
   --kind single|batch  --batch-size N (32)  --format json|msgpack  --model NAME
   --tool auto|wrk|own     closed-loop generator (auto: wrk when installed)  --wrk-threads N (2)
   --open-tool c|js        open-loop generator: the C one (default; compiled on first use) or the JavaScript one
+  --open-quantum-us Q     C generator: wake at most every Q µs and send all that fell due (50; 0: one wake-up per request)
   --server-env K=V        extra environment for the started server (repeatable)
   --out FILE              result JSON (default bench/results/load-<time>.json)  --json  print the JSON`;
 

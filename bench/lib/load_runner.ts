@@ -33,6 +33,8 @@ export interface LoadOptions {
   slice?: ThreadSpec['slice'];
   /** Open-loop generator (default 'c'). */
   openTool?: OpenTool;
+  /** C generator's wake-up quantum, µs (CommonConfig.openQuantumUs; 0: wake for every request). */
+  openQuantumUs?: number;
 }
 
 export interface LoadResult {

@@ -48,6 +48,6 @@ export async function measure(cfg: CommonConfig, ep: Endpoint, pool: RequestPool
   return runLoad({
     host: ep.host, port: ep.port, mode: m.mode, rate: m.rate ?? 0, connections: m.mode === 'open' ? cfg.openConnections : cfg.connections,
     threads: cfg.threads, warmupMs, durationMs, requests: pool.requests, rowsPerRequest: pool.rowsPerRequest,
-    serverPid: ep.pid, openTool: cfg.openTool,
+    serverPid: ep.pid, openTool: cfg.openTool, openQuantumUs: cfg.openQuantumUs,
   });
 }

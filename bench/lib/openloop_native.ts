@@ -110,6 +110,7 @@ export async function runNativeOpenLoop(o: LoadOptions): Promise<GeneratorOutput
     if (startAt !== undefined) args.push('--start-mono-ns', String(monoNsAt(startAt)));
     if (o.slice !== undefined) args.push('--slice', `${o.slice.periodMs},${o.slice.onFromMs},${o.slice.onMs}`);
     if (o.keepSample ?? t === 0) args.push('--sample');
+    if ((o.openQuantumUs ?? 0) > 0) args.push('--quantum-us', String(o.openQuantumUs));
     runs.push(runProcess(bin, args, pool));
   }
   const parts = await Promise.all(runs);
@@ -144,7 +145,7 @@ export async function runNativeOpenLoop(o: LoadOptions): Promise<GeneratorOutput
   const saturated = cpuCores >= 0.9 * threads;
   const late = selfLagP99 > SELF_LAG_SHARE * latencyP99;
   let note = `C generator ${saturated ? 'saturated' : late ? 'late' : 'had headroom'} (${cpuCores.toFixed(2)} cores on ${threads} process(es), busy ${(busy * 100).toFixed(0)}%, ` +
-    `own send lateness p99 ${selfLagP99.toFixed(3)} ms${late ? `, over ${SELF_LAG_SHARE * 100}% of the p99 it measured: that tail is partly the generator's or the machine's` : ''}; ${parts[0].pacing})`;
+    `own send lateness p99 ${selfLagP99.toFixed(3)} ms${late ? `, over ${SELF_LAG_SHARE * 100}% of the p99 it measured: that tail is partly the generator's or the machine's` : ''}; ${parts[0].pacing}${(o.openQuantumUs ?? 0) > 0 ? `, wake-ups ≥ ${o.openQuantumUs} µs apart` : ''})`;
   if (missing > 0) note += `; ${missing} reads without a kernel timestamp (timed at wake-up)`;
   return {
     // strict: from the scheduled time. latency: the same less the generator's own

@@ -23,6 +23,7 @@ export const COMMON_OPTIONS = {
   seed: { type: 'string', default: '1' },
   tool: { type: 'string', default: 'auto' },
   'open-tool': { type: 'string', default: 'c' },
+  'open-quantum-us': { type: 'string', default: '50' },
   'wrk-threads': { type: 'string', default: '2' },
   'server-env': { type: 'string', multiple: true },
   out: { type: 'string' },
@@ -53,6 +54,13 @@ export interface CommonConfig {
   tool: 'auto' | 'wrk' | 'own';
   /** Open-loop generator: C (bench/native/openloop.c, µs pacing) or our JavaScript one (1 ms timer). */
   openTool: OpenTool;
+  /**
+   * C generator: wake no sooner than this many µs after its last wake-up and
+   * send everything that fell due. Each timed wake-up costs ~25 µs of CPU on
+   * this VM (timer and halt exits), so at 37k req/s a wake per request used
+   * a whole core and starved the server; 50 µs halves that (bench/README).
+   */
+  openQuantumUs: number;
   wrkThreads: number;
   serverEnv: Record<string, string>;
   out?: string;
@@ -103,6 +111,7 @@ export function parseCommon(values: Record<string, string | boolean | string[] |
     seed: num('seed', s('seed')),
     tool: oneOf('tool', s('tool')!, ['auto', 'wrk', 'own'] as const),
     openTool,
+    openQuantumUs: num('open-quantum-us', s('open-quantum-us')),
     wrkThreads: num('wrk-threads', s('wrk-threads'), 1),
     serverEnv,
     out: s('out'),
