@@ -7,7 +7,7 @@
 // Each run: open loop at one fixed rate (p99), then optionally closed loop
 // (throughput). Exits 1 when p99 regressed beyond threshold and noise.
 import { spawnSync } from 'node:child_process';
-import { measure, poolFor } from './lib/measure.js';
+import { measure, poolFor, tickOf } from './lib/measure.js';
 import { num, parseCli, parseCommon, runMain, UsageError, type CommonConfig } from './lib/options.js';
 import { resultPath, table, writeResult, fmt } from './lib/report.js';
 import { runInfo } from './lib/run_info.js';
@@ -139,7 +139,7 @@ async function interleaved(cfg: CommonConfig, eps: { host: string; port: number;
   const run = (i: number, onFromMs: number) => runLoad({
     host: eps[i].host, port: eps[i].port, mode: 'open', rate, connections: cfg.openConnections, threads: 1,
     warmupMs: cfg.warmupMs, durationMs: cfg.durationMs, requests: pools[i].requests, rowsPerRequest: pools[i].rowsPerRequest,
-    serverPid: eps[i].pid, startAt, slice: { periodMs: 2 * sliceMs, onFromMs, onMs: sliceMs }, openTool: cfg.openTool, openQuantumUs: cfg.openQuantumUs,
+    serverPid: eps[i].pid, startAt, slice: { periodMs: 2 * sliceMs, onFromMs, onMs: sliceMs }, openTool: cfg.openTool, openQuantumUs: cfg.openQuantumUs, serverTickMs: tickOf(cfg),
   });
   const out: LoadResult[] = [];
   [out[first], out[1 - first]] = await Promise.all([run(first, 0), run(1 - first, sliceMs)]);

@@ -11,6 +11,8 @@ import { buildPool } from '../bench/lib/request_pool.js';
 import { parseResponses } from '../bench/lib/http_parse.js';
 import { p99Verdict, ratioStats } from '../bench/lib/gate_stats.js';
 import { renderChart } from '../bench/lib/svg_chart.js';
+import { parseStageBuckets, windowView } from '../bench/lib/server_view.js';
+import { startServerProcess } from './support/server_process.js';
 
 function assertShape(r: LoadResult): void {
   for (const key of ['latency', 'strict', 'service', 'sendLag'] as const) {
@@ -35,6 +37,8 @@ test('load generator drives the echo peer, open and closed loop, JSON and msgpac
     assert.equal(open.offeredRate, 400);
     assertShape(open);
     assert.match(open.sample ?? '', /"ctr"/);
+    // The echo peer has no stage histograms: no server view rather than a wrong one.
+    assert.equal(open.serverView, undefined);
 
     const batch = buildPool({ kind: 'batch', batchSize: 8, format: 'msgpack', size: 16, seed: 2, host: '127.0.0.1', port: peer.port });
     const closed = await runLoad({ host: '127.0.0.1', port: peer.port, mode: 'closed', rate: 0, connections: 2, threads: 1, warmupMs: 100, durationMs: 400, requests: batch.requests, rowsPerRequest: batch.rowsPerRequest });
@@ -146,4 +150,43 @@ test('C open-loop generator counts chunked answers as parse errors instead of ha
   } finally {
     server.close();
   }
+});
+
+test('server view: stage buckets summed over models, window = after − before, percentiles inside their bucket', () => {
+  const expo = (n: [number, number, number, number]) => [
+    '# TYPE ctr_stage_latency_seconds histogram',
+    ...['logistic', 'xgboost'].flatMap((model) => [
+      `ctr_stage_latency_seconds_bucket{model="${model}",stage="end_to_end",le="0.0005"} ${n[0]}`,
+      `ctr_stage_latency_seconds_bucket{model="${model}",stage="end_to_end",le="0.001"} ${n[1]}`,
+      `ctr_stage_latency_seconds_bucket{model="${model}",stage="end_to_end",le="0.0025"} ${n[2]}`,
+      `ctr_stage_latency_seconds_bucket{model="${model}",stage="end_to_end",le="+Inf"} ${n[3]}`,
+      `ctr_stage_latency_seconds_count{model="${model}",stage="end_to_end"} ${n[3]}`,
+    ]),
+    'ctr_requests_total{model="xgboost"} 5',
+  ].join('\n');
+  const before = parseStageBuckets(expo([100, 100, 100, 100]));
+  assert.deepEqual([...before.get('end_to_end')!.entries()], [[0.0005, 200], [0.001, 200], [0.0025, 200], [Infinity, 200]]);
+  // Per model in the window: 45 within 0.5 ms, 4 more within 1 ms, 1 within 2.5 ms.
+  const v = windowView(before, parseStageBuckets(expo([145, 149, 150, 150]))).end_to_end;
+  assert.equal(v.count, 100);
+  assert.equal(v.within1ms, 0.98);
+  // The 50th of 100 lies in (0.5, 1] ms: 0.5 + 0.5 × (50 − 90 … ) — 90 are ≤ 0.5 ms, so p50 is inside the first bucket.
+  assert.ok(Math.abs(v.p50 - 0.5 * (50 / 90)) < 1e-9, String(v.p50));
+  // The 99th lies in (1, 2.5] ms, the last 2 of 100.
+  assert.ok(v.p99 > 1 && v.p99 <= 2.5, String(v.p99));
+  assert.equal(windowView(before, before).end_to_end.count, 0);
+});
+
+test('server view of a real engine over a measured window counts the window\'s requests', async (t) => {
+  const server = await startServerProcess({ MONITOR_TICK_MS: '100' });
+  t.after(() => server.stop());
+  const pool = buildPool({ kind: 'single', batchSize: 1, format: 'json', size: 64, seed: 3, host: '127.0.0.1', port: server.port });
+  const r = await runLoad({ host: '127.0.0.1', port: server.port, mode: 'open', rate: 500, connections: 8, threads: 1, warmupMs: 300, durationMs: 1000, requests: pool.requests, rowsPerRequest: 1, openTool: 'js', serverTickMs: 100 });
+  assertShape(r);
+  const e2e = r.serverView?.stages.end_to_end;
+  assert.ok(e2e !== undefined, 'the engine exposes its stage histograms');
+  // The server's window starts up to one tick (100 ms = 50 requests here) before the client's.
+  assert.ok(e2e.count >= r.requests.ok - 5 && e2e.count <= r.requests.ok + 60, `server ${e2e.count} vs client ${r.requests.ok}`);
+  assert.ok(e2e.p50 <= e2e.p99 && e2e.within1ms >= 0 && e2e.within1ms <= 1);
+  for (const stage of ['queue_wait', 'inference']) assert.ok(r.serverView!.stages[stage].count > 0, stage);
 });

@@ -8,6 +8,7 @@ import { decodeHistogram, newHistogram, summarize, type Histogram, type LatencyS
 import { runThread, type LoadMode, type ThreadResult, type ThreadSpec } from './load_core.js';
 import { NoCompilerError, openLoopBinary, runNativeOpenLoop } from './openloop_native.js';
 import { cpuTicks, type ProcSample } from './proc_stats.js';
+import { watchWindow, type ServerView } from './server_view.js';
 
 /** Open-loop generator: 'c' = bench/native/openloop.c (µs pacing), 'js' = load_core.ts (1 ms timer). */
 export type OpenTool = 'c' | 'js';
@@ -33,6 +34,8 @@ export interface LoadOptions {
   slice?: ThreadSpec['slice'];
   /** Open-loop generator (default 'c'). */
   openTool?: OpenTool;
+  /** The server's coordinator tick (MONITOR_TICK_MS), for reading its /metrics at the window's edges; 1000. */
+  serverTickMs?: number;
   /** C generator's wake-up quantum, µs (CommonConfig.openQuantumUs; 0: wake for every request). */
   openQuantumUs?: number;
 }
@@ -72,6 +75,8 @@ export interface LoadResult {
   selfLag?: LatencySummary;
   generator: { cpuCores: number; eluMax: number; bottleneck: boolean; note: string; backlogMax: number };
   server?: { cpuCores: number; rssMB: number };
+  /** The server's own stage latencies over the measured window (servers with GET /metrics: engine, native-free). */
+  serverView?: ServerView;
   sample?: string;
 }
 
@@ -127,8 +132,12 @@ function resolveOpenTool(tool: OpenTool): OpenTool {
   }
 }
 
-export async function runLoad(o: LoadOptions): Promise<LoadResult> {
-  const native = o.mode === 'open' && resolveOpenTool(o.openTool ?? 'c') === 'c';
+export async function runLoad(spec: LoadOptions): Promise<LoadResult> {
+  const native = spec.mode === 'open' && resolveOpenTool(spec.openTool ?? 'c') === 'c';
+  // A known start, so the server's own histograms can be read at the window's edges.
+  const o: LoadOptions = { ...spec, startAt: spec.startAt ?? performance.timeOrigin + performance.now() + 300 };
+  const windowOpen = o.startAt! - performance.timeOrigin + o.warmupMs;
+  const view = watchWindow(o.host, o.port, windowOpen, windowOpen + o.durationMs, o.serverTickMs);
   const wall0 = performance.now();
   const srv0: ProcSample | null = o.serverPid !== undefined ? cpuTicks(o.serverPid) : null;
   const out = native ? await runNativeOpenLoop(o) : await runJs(o);
@@ -154,6 +163,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     sample: out.sample,
   };
   if (out.selfLag !== undefined) result.selfLag = summarize(out.selfLag);
+  const serverView = await view;
+  if (serverView !== null) result.serverView = serverView;
   if (srv0 !== null && srv1 !== null) {
     result.server = { cpuCores: round2((srv1.cpuMs - srv0.cpuMs) / wallMs), rssMB: round2(srv1.rssKB / 1024) };
   }

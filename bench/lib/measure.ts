@@ -34,6 +34,12 @@ export interface MeasureRequest {
   warmupMs?: number;
 }
 
+/** The started server's coordinator tick, when --server-env sets it. */
+export function tickOf(cfg: CommonConfig): number | undefined {
+  const t = Number(cfg.serverEnv.MONITOR_TICK_MS);
+  return Number.isFinite(t) && t > 0 ? t : undefined;
+}
+
 export async function measure(cfg: CommonConfig, ep: Endpoint, pool: RequestPool, m: MeasureRequest): Promise<LoadResult> {
   const durationMs = m.durationMs ?? cfg.durationMs;
   const warmupMs = m.warmupMs ?? cfg.warmupMs;
@@ -48,6 +54,6 @@ export async function measure(cfg: CommonConfig, ep: Endpoint, pool: RequestPool
   return runLoad({
     host: ep.host, port: ep.port, mode: m.mode, rate: m.rate ?? 0, connections: m.mode === 'open' ? cfg.openConnections : cfg.connections,
     threads: cfg.threads, warmupMs, durationMs, requests: pool.requests, rowsPerRequest: pool.rowsPerRequest,
-    serverPid: ep.pid, openTool: cfg.openTool, openQuantumUs: cfg.openQuantumUs,
+    serverPid: ep.pid, openTool: cfg.openTool, openQuantumUs: cfg.openQuantumUs, serverTickMs: tickOf(cfg),
   });
 }

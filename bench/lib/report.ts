@@ -48,7 +48,7 @@ export function errorsText(r: LoadResult): string {
   return parts.length === 0 ? '0' : parts.join(' ');
 }
 
-export const RESULT_HEADER = ['target', 'mode', 'offered/s', 'achieved/s', 'rows/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'gen cpu', 'srv cpu'];
+export const RESULT_HEADER = ['target', 'mode', 'offered/s', 'achieved/s', 'rows/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'gen cpu', 'srv cpu', 'srv p99 ms'];
 
 export function resultRow(label: string, r: LoadResult): (string | number)[] {
   const mode = r.mode === 'open' ? 'open' : `closed/${r.tool}`;
@@ -56,6 +56,8 @@ export function resultRow(label: string, r: LoadResult): (string | number)[] {
     label + (r.generator.bottleneck ? ' (!gen)' : ''), mode, r.offeredRate ?? NaN, r.throughput, r.rowsPerSec,
     r.latency.p50, r.latency.p90, r.latency.p99, r.latency.p999, r.latency.max, errorsText(r),
     r.generator.cpuCores, r.server?.cpuCores ?? NaN,
+    // The server's own end-to-end p99 over the same window (≈, from its /metrics buckets).
+    r.serverView?.stages.end_to_end?.p99 ?? NaN,
   ];
 }
 
@@ -67,6 +69,13 @@ export function describeOne(label: string, r: LoadResult): string {
       (r.selfLag !== undefined
         ? `generator's own lateness p99 ${fmt(r.selfLag.p99)} ms (send lag incl. waits for a connection ${fmt(r.sendLag.p99)} ms)`
         : `generator send lag p99 ${fmt(r.sendLag.p99)} ms`));
+  }
+  const e2e = r.serverView?.stages.end_to_end;
+  if (e2e !== undefined) {
+    const st = r.serverView!.stages;
+    const p99 = (k: string) => (st[k] !== undefined ? ` ${k.replace(/_/g, ' ')} ≈${fmt(st[k].p99)}` : '');
+    lines.push(`server's own view (GET /metrics over the window, ${e2e.count.toLocaleString('en-US')} requests): end to end p50 ≈${fmt(e2e.p50)}  p99 ≈${fmt(e2e.p99)} ms, ` +
+      `${(e2e.within1ms * 100).toFixed(1)} % within 1 ms; p99 of${p99('queue_wait')}${p99('inference')} ms`);
   }
   lines.push(`generator: ${r.generator.note}`);
   return lines.join('\n');
