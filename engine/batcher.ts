@@ -1,9 +1,10 @@
 // Per-model batching and dispatch to the inference pool.
 //
 // Requests are encoded straight into the open batch of their model (a
-// Float32Array of batchMaxSize rows, owned by the batch for its whole life). At the end of the event-loop turn
-// (setImmediate, so every request read in one poll joins one batch) the
-// scheduler sends work if a worker slot is free: one task carries at most one
+// Float32Array of batchMaxSize rows, the batch's own for its whole life). At
+// the end of the event-loop turn (setImmediate, so every request read in one
+// poll joins one batch) the scheduler sends work if a worker slot is free: one
+// task carries at most one
 // batch per model, so an A/B split costs one thread hop, not two. While every
 // worker is busy, rows keep accumulating; a batch closes when it reaches
 // batchMaxSize rows or when it is batchMaxDelayMs old and another row arrives,

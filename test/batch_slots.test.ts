@@ -4,13 +4,14 @@
 // workers and several slots each, every slot in flight at once, and the real
 // server under concurrent load for two models: every row comes back with the
 // CTR a direct single-row run gives, so no task read another's inputs or
-// outputs.
+// outputs. Piscina's own task entry (plain buffers, no slots) still works.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { BatchSlots, regionOffsets, slotFloats, slotsByteLength } from '../engine/batch_slots.js';
 import { loadConfig, type InferenceBackend } from '../engine/config.js';
 import { InferencePool, type OutgoingBatch } from '../engine/inference_pool.js';
+import type { DirectReply, DirectTask } from '../engine/inference_task.js';
 import { loadModelRegistry, type LoadedModel, type ModelRegistry } from '../engine/model_registry.js';
 import { createTelemetry } from '../engine/telemetry/index.js';
 import { createTrafficSampler, mulberry32, type DemoRequest } from '../engine/traffic_sampler.js';
@@ -209,6 +210,14 @@ for (const backend of ['ort', 'ts'] as const) {
           }
         }
       }
+      // Piscina's own entry (the worker's default export) still runs on plain buffers.
+      const direct = tasks[0].batches.map((b) => {
+        const features = new Float32Array(b.rows * b.model.width);
+        b.reqs.forEach((r, i) => b.model.encoder.encodeInto(r, features, i));
+        return { model: b.model.index, rows: b.rows, features, oldestEnqueuedAt: 0 };
+      });
+      const reply = (await pool.piscina.run({ parts: direct } satisfies DirectTask)) as DirectReply;
+      assert.deepEqual(reply.parts.map((p) => [p.model, p.error, [...p.ctr]]), tasks[0].batches.map((b, i) => [b.model.index, null, got.get(0)![i]]));
     } finally {
       await pool.close();
       clearInterval(keepAlive);
