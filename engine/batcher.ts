@@ -1,19 +1,25 @@
 // Per-model batching and dispatch to the inference pool.
 //
 // Requests are encoded straight into the open batch of their model (a
-// Float32Array of batchMaxSize rows, reused). At the end of the event-loop turn
-// (setImmediate, so every request read in one poll joins one batch) the
-// scheduler sends work if a worker slot is free: one task carries at most one
+// Float32Array of batchMaxSize rows, the batch's own for its whole life). At
+// the end of the event-loop turn (setImmediate, so every request read in one
+// poll joins one batch) the scheduler sends work if a worker slot is free: one
+// task carries at most one
 // batch per model, so an A/B split costs one thread hop, not two. While every
 // worker is busy, rows keep accumulating; a batch closes when it reaches
 // batchMaxSize rows or when it is batchMaxDelayMs old and another row arrives,
 // and closed batches wait in a FIFO. Each completed task dispatches the next
 // one at once. Rows waiting per model are bounded (queueBound → 503), and
 // every row carries a deadline that a sweep enforces wherever the row is.
+//
+// Dispatch hands the pool the batches, which copies their rows into a worker's
+// shared task slot (engine/batch_slots.ts): the batch keeps its buffer, zeroed
+// right after the copy for its next use, and the CTRs are read out of the
+// slot when the reply comes. Nothing is transferred or allocated per batch.
 import type { ErrorCode } from './error_codes.js';
 import type { PredictFields } from './feature_encoder.js';
 import type { InferencePool, ReplySink } from './inference_pool.js';
-import type { InferenceReply, InferenceTask, TaskPart } from './inference_task.js';
+import type { InferenceReply } from './inference_task.js';
 import type { LoadedModel, ModelRegistry } from './model_registry.js';
 
 /** Whoever waits for rows: a single request (one row) or a batch request (many). */
@@ -41,7 +47,8 @@ class Batch {
   oldestEnqueuedAt = 0;
   readonly owners: RowOwner[];
   readonly slots: Int32Array;
-  constructor(readonly model: LoadedModel, public features: Float32Array, capacity: number) {
+  /** batchMaxSize × width; rows past `rows` are always zero (the encoder writes sparse rows into zeroed memory). */
+  constructor(readonly model: LoadedModel, readonly features: Float32Array, capacity: number) {
     this.owners = new Array<RowOwner>(capacity);
     this.slots = new Int32Array(capacity);
   }
@@ -130,6 +137,7 @@ export class Batcher implements ReplySink<InFlightTask> {
     return new Batch(q.model, new Float32Array(cap * q.model.width), cap);
   }
 
+  /** Back to the spare list; its features must be zero again by now. */
   private recycle(b: Batch): void {
     b.owners.fill(undefined as unknown as RowOwner, 0, b.rows);
     b.rows = 0;
@@ -150,8 +158,6 @@ export class Batcher implements ReplySink<InFlightTask> {
     const queues = this.queues;
     while (this.pool.hasCapacity()) {
       const batches: Batch[] = [];
-      const parts: TaskPart[] = [];
-      const transfer: ArrayBuffer[] = [];
       for (let k = 0; k < queues.length; k++) {
         const q = queues[(this.nextModel + k) % queues.length];
         const b = this.nextBatchOf(q);
@@ -164,14 +170,15 @@ export class Batcher implements ReplySink<InFlightTask> {
           continue;
         }
         batches.push(b);
-        parts.push({ model: b.model.index, rows: b.rows, features: b.features, oldestEnqueuedAt: b.oldestEnqueuedAt });
-        transfer.push(b.features.buffer as ArrayBuffer);
       }
       if (batches.length === 0) return;
       this.nextModel = (this.nextModel + 1) % queues.length;
       const task: InFlightTask = { batches };
       this.inFlight.add(task);
-      this.pool.send({ parts } satisfies InferenceTask, transfer, task);
+      this.pool.send(batches, task);
+      // The pool copied the rows out; zero them now, while they are in cache,
+      // so the batch comes back from the worker ready to encode into.
+      for (let i = 0; i < batches.length; i++) batches[i].features.fill(0, 0, batches[i].rows * batches[i].model.width);
     }
   }
 
@@ -193,17 +200,17 @@ export class Batcher implements ReplySink<InFlightTask> {
     this.dispatch();
   }
 
-  onReply(task: InFlightTask, reply: InferenceReply): void {
+  /** `ctrByModel` is the pool's view of the worker's slot: read here, synchronously, never kept. */
+  onReply(task: InFlightTask, reply: InferenceReply, ctrByModel: readonly Float32Array[]): void {
     this.inFlight.delete(task);
     for (let i = 0; i < task.batches.length; i++) {
       const b = task.batches[i];
       const part = reply.parts[i];
-      b.features = part.features;
       if (part.error !== null) {
         this.failRows(b, 'inference_failed', `model ${b.model.name} failed: ${part.error}`);
       } else {
-        const ctr = part.ctr;
         const model = b.model;
+        const ctr = ctrByModel[model.index];
         for (let r = 0; r < b.rows; r++) {
           const o = b.owners[r];
           if (!o.done) o.deliver(b.slots[r], ctr[r], model);
@@ -211,15 +218,14 @@ export class Batcher implements ReplySink<InFlightTask> {
       }
       this.recycle(b);
     }
-    this.dispatch();
+    // No dispatch here: the pool frees the slot after this returns, then calls onCapacity.
   }
 
-  /** The task failed as a whole (worker crashed or pool closed): its buffers are gone. */
+  /** The task failed as a whole (worker crashed or pool closed); the batches' buffers were zeroed at dispatch. */
   onLost(task: InFlightTask, why: string): void {
     this.inFlight.delete(task);
     for (const b of task.batches) {
       this.failRows(b, 'inference_failed', `inference worker failed: ${why}`);
-      b.features = new Float32Array(this.opts.batchMaxSize * b.model.width);
       this.recycle(b);
     }
     this.dispatch();

@@ -102,6 +102,7 @@ export async function startEngineCore(cfg: ServerConfig): Promise<EngineCore> {
   const pool = new InferencePool<InFlightTask>(registry, {
     workers: cfg.workers,
     tasksPerWorker: cfg.tasksPerWorker,
+    batchMaxSize: cfg.batchMaxSize,
     intraOpThreads: cfg.intraOpThreads,
     injectInferenceDelayMs: cfg.injectInferenceDelayMs,
     backend: cfg.inferenceBackend,

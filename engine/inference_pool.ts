@@ -2,11 +2,19 @@
 // after a crash, shutdown), and batches travel to each worker over a
 // MessagePort of its own (engine/inference_worker.ts says why: Piscina's
 // per-task bookkeeping made main-thread GC the p99 tail). Each worker opens a
-// session per model, then announces its port; `ready()` resolves once every
-// worker has run every model once.
+// session per model, then announces its port; the pool gives that link its own
+// shared task slots (engine/batch_slots.ts), posts them once, and warms the
+// worker up; `ready()` resolves once every worker has run every model once.
+//
+// Per batch, `send` copies the rows into a free slot of the least-busy link
+// and posts the slot's number; the reply names the slot, whose output regions
+// hold the CTRs. No ArrayBuffer crosses threads, so the main thread allocates
+// none per batch (each transferred one used to cost main-thread scavenges
+// time in sweeping array buffers).
 import { Piscina } from 'piscina';
 import type { MessagePort } from 'node:worker_threads';
-import { ATTACH, type AttachMessage, type InferenceReply, type InferenceTask } from './inference_task.js';
+import { BatchSlots } from './batch_slots.js';
+import { ATTACH, type AttachMessage, type InferenceReply, type InferenceTask, type SlotsSetup, type TaskPart } from './inference_task.js';
 import type { InferenceBackend } from './config.js';
 import type { ModelRegistry } from './model_registry.js';
 import type { TelemetryBuffers } from './telemetry/index.js';
@@ -15,6 +23,8 @@ import { BACKGROUND_THREAD_LIMITS } from './thread_heap.js';
 export interface InferencePoolOptions {
   workers: number;
   tasksPerWorker: number;
+  /** Rows one batch holds at most: sizes the task slots. */
+  batchMaxSize: number;
   intraOpThreads: number;
   injectInferenceDelayMs: number;
   /** Who runs the models: onnxruntime-node or the pure-TypeScript evaluator. */
@@ -22,20 +32,40 @@ export interface InferencePoolOptions {
   telemetry: TelemetryBuffers;
 }
 
+/** One model batch to send: its first rows × model.width floats of `features` are copied into a slot. */
+export interface OutgoingBatch {
+  readonly model: { readonly index: number; readonly width: number };
+  readonly rows: number;
+  readonly features: Float32Array;
+  readonly oldestEnqueuedAt: number;
+}
+
 /** Who receives replies: the batcher. Tokens are opaque to the pool. */
 export interface ReplySink<T> {
-  onReply(token: T, reply: InferenceReply): void;
-  /** The task is lost (its worker died or the pool closed); its buffers are gone. */
+  /**
+   * The task's reply. `ctrByModel[model.index]` holds the CTRs of that model's
+   * batch, one per row, in the link's shared slot: read them before returning,
+   * the slot is reused once onReply returns. The pool calls onCapacity right
+   * after, once the slot is free.
+   */
+  onReply(token: T, reply: InferenceReply, ctrByModel: readonly Float32Array[]): void;
+  /** The task is lost (its worker died, or the task failed as a whole, or the pool closed). */
   onLost(token: T, reason: string): void;
-  /** A worker slot became free without a reply (a worker attached). */
+  /** A task slot became free (a reply was handled, or a worker attached). */
   onCapacity(): void;
 }
 
 interface Link<T> {
   threadId: number;
   port: MessagePort;
-  /** Tokens of the tasks sent and not answered, oldest first (a port is FIFO). */
-  pending: (T | WarmUp)[];
+  /** This link's task slots: shared with its worker, never with another. */
+  slots: BatchSlots;
+  /** The task in each slot, null when the slot is free. A reply names its slot, so order does not matter. */
+  tokens: (T | WarmUp | null)[];
+  /** The free slots' indices. */
+  free: number[];
+  /** Settles once the worker ran every model once (set at attach). */
+  warm: Promise<void> | null;
 }
 
 class WarmUp {
@@ -48,6 +78,8 @@ export class InferencePool<T = unknown> {
   private readonly links: Link<T>[] = [];
   private sink: ReplySink<T> | null = null;
   private readonly tasksPerWorker: number;
+  private readonly batchMaxSize: number;
+  private readonly widths: number[];
   private next = 0;
   private closed = false;
   private attachWaiters: (() => void)[] = [];
@@ -59,6 +91,8 @@ export class InferencePool<T = unknown> {
   constructor(private readonly registry: ModelRegistry, opts: InferencePoolOptions) {
     this.workers = opts.workers;
     this.tasksPerWorker = opts.tasksPerWorker;
+    this.batchMaxSize = opts.batchMaxSize;
+    this.widths = registry.models.map((m) => m.width);
     this.piscina = new Piscina({
       filename: new URL('./inference_worker.js', import.meta.url).href,
       minThreads: opts.workers,
@@ -92,7 +126,14 @@ export class InferencePool<T = unknown> {
       port.close();
       return;
     }
-    const link: Link<T> = { threadId: msg.threadId, port, pending: [] };
+    // Fresh slots per link: a replacement never shares memory a dead worker may have been writing.
+    const slots = BatchSlots.create(this.tasksPerWorker, this.batchMaxSize, this.widths);
+    const link: Link<T> = {
+      threadId: msg.threadId, port, slots,
+      tokens: new Array<T | WarmUp | null>(this.tasksPerWorker).fill(null),
+      free: Array.from({ length: this.tasksPerWorker }, (_, i) => this.tasksPerWorker - 1 - i),
+      warm: null,
+    };
     port.on('message', (reply: InferenceReply) => this.receive(link, reply));
     // The port closes when its worker exits, however it exits: the one signal
     // that still knows which thread it was (Piscina's workerDestroy reports a
@@ -100,6 +141,12 @@ export class InferencePool<T = unknown> {
     port.on('close', () => this.detach(link, 'the inference worker exited'));
     // Workers must not keep the process alive on their own; the pool decides when they end.
     port.unref();
+    // The worker's first message (a port is FIFO, so it has the slots before any task).
+    port.postMessage({ slots: slots.spec } satisfies SlotsSetup);
+    // Warmed up before the link is offered to the batcher, so the warm-up
+    // always finds a free slot even when requests arrive before readiness.
+    link.warm = this.warmUpLink(link);
+    link.warm.catch(() => {}); // a replacement's warm-up has no waiter; a failure shows in its batches
     this.links.push(link);
     for (const w of this.attachWaiters.splice(0)) w();
     this.onWorkersChanged();
@@ -113,58 +160,101 @@ export class InferencePool<T = unknown> {
     link.port.close();
     this.onWorkerLost(link.threadId);
     this.onWorkersChanged();
-    for (const token of link.pending) {
+    for (let s = 0; s < link.tokens.length; s++) {
+      const token = link.tokens[s];
+      link.tokens[s] = null;
+      if (token === null) continue;
       if (token instanceof WarmUp) token.done(null, reason);
       else this.sink?.onLost(token, reason);
     }
   }
 
   private receive(link: Link<T>, reply: InferenceReply): void {
-    const token = link.pending.shift();
-    if (token === undefined) return;
-    if (token instanceof WarmUp) token.done(reply);
-    else if (reply.failure !== undefined) this.sink?.onLost(token, reply.failure);
-    else this.sink?.onReply(token, reply);
+    const slot = reply.slot;
+    const token = link.tokens[slot];
+    if (token === null || token === undefined) return;
+    if (token instanceof WarmUp) {
+      this.release(link, slot);
+      token.done(reply);
+      // Rows may have queued while the new worker warmed up.
+      this.sink?.onCapacity();
+    } else if (reply.failure !== undefined) {
+      this.release(link, slot);
+      this.sink?.onLost(token, reply.failure);
+    } else {
+      // The slot stays taken while the sink reads its CTRs: nothing can be sent into it meanwhile.
+      this.sink?.onReply(token, reply, link.slots.outputsOf(slot));
+      this.release(link, slot);
+      this.sink?.onCapacity();
+    }
+  }
+
+  private take(link: Link<T>, token: T | WarmUp): number {
+    const slot = link.free.pop()!;
+    link.tokens[slot] = token;
+    return slot;
+  }
+
+  private release(link: Link<T>, slot: number): void {
+    link.tokens[slot] = null;
+    link.free.push(slot);
   }
 
   /** True when some worker can take a task now. */
   hasCapacity(): boolean {
     const links = this.links;
-    for (let i = 0; i < links.length; i++) if (links[i].pending.length < this.tasksPerWorker) return true;
+    for (let i = 0; i < links.length; i++) if (links[i].free.length > 0) return true;
     return false;
   }
 
-  /** Sends to the least-busy worker (round robin among equals); call only when hasCapacity(). */
-  send(task: InferenceTask, transfer: ArrayBuffer[], token: T): void {
+  /**
+   * Sends one task (at most one batch per model) to the least-busy worker
+   * (round robin among equals); call only when hasCapacity(). The rows are
+   * copied into the worker's slot, so the batches' buffers are free again
+   * when this returns.
+   */
+  send(batches: readonly OutgoingBatch[], token: T): void {
     const links = this.links;
     let best: Link<T> | null = null;
     for (let k = 0; k < links.length; k++) {
       const l = links[(this.next + k) % links.length];
-      if (l.pending.length < this.tasksPerWorker && (best === null || l.pending.length < best.pending.length)) best = l;
+      if (l.free.length > 0 && (best === null || l.free.length > best.free.length)) best = l;
     }
     if (best === null) throw new Error('InferencePool.send: no worker has capacity');
     this.next = (this.next + 1) % links.length;
-    best.pending.push(token);
-    best.port.postMessage(task, transfer);
+    const slot = this.take(best, token);
+    const parts: TaskPart[] = [];
+    for (let i = 0; i < batches.length; i++) {
+      const b = batches[i];
+      best.slots.input(slot, b.model.index).set(b.features.subarray(0, b.rows * b.model.width));
+      parts.push({ model: b.model.index, rows: b.rows, oldestEnqueuedAt: b.oldestEnqueuedAt });
+    }
+    best.port.postMessage({ slot, parts } satisfies InferenceTask);
   }
 
-  /** Waits for every worker to attach, then runs one row of every model on each. */
+  /** Waits for every worker to attach and to have run every model once. */
   async warmUp(): Promise<void> {
     while (this.links.length < this.workers) await new Promise<void>((r) => this.attachWaiters.push(r));
-    await Promise.all(this.links.map((link) => this.warmUpLink(link)));
+    await Promise.all(this.links.map((l) => l.warm));
   }
 
+  /** One row of every model (all zeros), through the link's first free slot like any task. */
   private warmUpLink(link: Link<T>): Promise<void> {
-    const parts = this.registry.models.map((m) => ({ model: m.index, rows: 1, features: new Float32Array(m.width), oldestEnqueuedAt: 0 }));
     return new Promise<void>((resolve, reject) => {
-      link.pending.push(new WarmUp((reply, reason) => {
+      const slot = this.take(link, new WarmUp((reply, reason) => {
         if (reply === null) return reject(new Error(`a worker died during warm-up: ${reason}`));
-        for (const part of reply.parts) {
-          if (part.error !== null) return reject(new Error(`model ${this.registry.models[part.model].name} failed its warm-up inference: ${part.error}`));
+        if (reply.failure !== undefined) return reject(new Error(`the warm-up failed: ${reply.failure}`));
+        for (let i = 0; i < reply.parts.length; i++) {
+          const error = reply.parts[i].error;
+          if (error !== null) return reject(new Error(`model ${this.registry.models[i].name} failed its warm-up inference: ${error}`));
         }
         resolve();
       }));
-      link.port.postMessage({ parts, warmUp: true } satisfies InferenceTask, parts.map((p) => p.features.buffer as ArrayBuffer));
+      const parts = this.registry.models.map((m) => {
+        link.slots.input(slot, m.index).fill(0, 0, m.width);
+        return { model: m.index, rows: 1, oldestEnqueuedAt: 0 };
+      });
+      link.port.postMessage({ slot, parts, warmUp: true } satisfies InferenceTask);
     });
   }
 

@@ -1,8 +1,10 @@
 // The Piscina worker: one inference session per model, opened once when the
 // worker starts (top-level await, so Piscina hands it no task before the
-// sessions exist). A task carries one or more model batches as transferred
-// Float32Arrays; the reply transfers the CTRs and the (re-zeroed) input
-// buffers back so the main thread can reuse them without allocating.
+// sessions exist). Batches arrive over the worker's own port (see below): the
+// first message carries the link's shared task slots (engine/batch_slots.ts),
+// every later one names a slot whose input regions hold the task's rows. The
+// worker writes each part's CTRs into the slot's output region and replies
+// with small numbers only, so no ArrayBuffer crosses threads per batch.
 //
 // The sessions are onnxruntime-node's (INFERENCE_BACKEND=ort) or the pure
 // TypeScript evaluator's (ts, native-free-ts/onnx_session.ts). Each is
@@ -13,7 +15,8 @@ import { MessageChannel, parentPort, threadId } from 'node:worker_threads';
 import type { InferenceBackend } from './config.js';
 import { claimWorkerShard, type TelemetryBuffers } from './telemetry/index.js';
 import type { WorkerModelSpec } from './model_registry.js';
-import { ATTACH, type AttachMessage, type InferenceTask, type InferenceReply, type ReplyPart } from './inference_task.js';
+import { BatchSlots } from './batch_slots.js';
+import { ATTACH, type AttachMessage, type DirectReply, type DirectTask, type InferenceTask, type InferenceReply, type ReplyPart, type SlotsSetup } from './inference_task.js';
 
 interface WorkerInit {
   models: WorkerModelSpec[];
@@ -25,7 +28,7 @@ interface WorkerInit {
 
 /** A model's outputs by name; only `data` is read. */
 type Outputs = Record<string, { readonly data: unknown }>;
-/** Runs model `model` on the first `rows` rows of `input` (rows × width floats). */
+/** Runs model `model` on `input`: rows × width floats, row-major. */
 type RunModel = (model: number, input: Float32Array, rows: number) => Promise<Outputs> | Outputs;
 
 const init = Piscina.workerData as WorkerInit;
@@ -75,51 +78,77 @@ function blockFor(ms: number): void {
   Atomics.wait(sleepCell, 0, 0, ms);
 }
 
-/** Picks the CTR column out of the model's output and maps logits through a sigmoid. */
-function readCtr(spec: WorkerModelSpec, output: unknown, rows: number): Float32Array {
+/** Picks the CTR column out of the model's output into `ctr` (rows long), mapping logits through a sigmoid. */
+function writeCtr(spec: WorkerModelSpec, output: unknown, rows: number, ctr: Float32Array): void {
   const data = output as ArrayLike<number | bigint>;
   const cols = rows === 0 ? 1 : data.length / rows;
   if (!Number.isInteger(cols) || spec.outputColumn >= cols) {
     throw new Error(`model ${spec.name}: output ${spec.outputName} has ${data.length} values for ${rows} rows; column ${spec.outputColumn} is not there`);
   }
-  const ctr = new Float32Array(rows);
   const logit = spec.outputKind === 'logit';
   for (let r = 0; r < rows; r++) {
     const v = Number(data[r * cols + spec.outputColumn]);
     ctr[r] = logit ? 1 / (1 + Math.exp(-v)) : v;
   }
-  return ctr;
 }
 
-/** Runs every part of a task; the reply's buffers are listed in `transfer`. */
-async function infer(task: InferenceTask, transfer: ArrayBuffer[]): Promise<InferenceReply> {
-  const parts: ReplyPart[] = [];
-  for (let i = 0; i < task.parts.length; i++) {
-    const part = task.parts[i];
-    const spec = specs[part.model];
-    const started = performance.timeOrigin + performance.now();
-    const used = part.rows * spec.width;
-    let ctr: Float32Array;
-    let error: string | null = null;
-    try {
-      if (init.injectInferenceDelayMs > 0) blockFor(init.injectInferenceDelayMs);
-      const out = await runModel(part.model, part.features.subarray(0, used), part.rows);
-      ctr = readCtr(spec, out[spec.outputName].data, part.rows);
-    } catch (err) {
-      // One model's failure must not fail the other models' rows in this task.
-      error = (err as Error).message || String(err);
-      ctr = new Float32Array(0);
-    }
-    const finished = performance.timeOrigin + performance.now();
-    if (task.warmUp === true) {
-      // not traffic: keep it out of the statistics
-    } else if (error === null) recorder.recordBatch(part.model, part.rows, (started - part.oldestEnqueuedAt) * 1000, (finished - started) * 1000, ctr);
-    else recorder.recordFailure(part.model, part.rows);
-    part.features.fill(0, 0, used);
-    parts.push({ model: part.model, ctr, features: part.features, startedAt: started, inferenceMs: finished - started, error });
-    transfer.push(ctr.buffer as ArrayBuffer, part.features.buffer as ArrayBuffer);
+/** Runs one model batch, writes its CTRs into `ctr` (rows long) and records it (unless warm-up). */
+async function runPart(model: number, input: Float32Array, rows: number, ctr: Float32Array, oldestEnqueuedAt: number, warmUp: boolean): Promise<ReplyPart> {
+  const spec = specs[model];
+  const started = performance.timeOrigin + performance.now();
+  let error: string | null = null;
+  try {
+    if (init.injectInferenceDelayMs > 0) blockFor(init.injectInferenceDelayMs);
+    const out = await runModel(model, input, rows);
+    writeCtr(spec, out[spec.outputName].data, rows, ctr);
+  } catch (err) {
+    // One model's failure must not fail the other models' rows in this task.
+    error = (err as Error).message || String(err);
   }
-  return { parts };
+  const finished = performance.timeOrigin + performance.now();
+  if (warmUp) {
+    // not traffic: keep it out of the statistics
+  } else if (error === null) recorder.recordBatch(model, rows, (started - oldestEnqueuedAt) * 1000, (finished - started) * 1000, ctr);
+  else recorder.recordFailure(model, rows);
+  return { startedAt: started, inferenceMs: finished - started, error };
+}
+
+// The link's task slots, from the first message on the port.
+let slots: BatchSlots | null = null;
+// onnxruntime-node 1.30 takes a SharedArrayBuffer-backed Tensor but its run()
+// fails with "Invalid argument", so for ORT each slot's inputs are copied into
+// a plain twin of the slots (allocated once; one region per slot and model, so
+// a task queued behind another never overwrites inputs that ORT has yet to
+// read: run() reads them in a later setImmediate). The ts evaluator reads the
+// shared view directly.
+let plain: BatchSlots | null = null;
+
+function setUp(msg: SlotsSetup): void {
+  slots = new BatchSlots(msg.slots);
+  plain = init.backend === 'ts' ? null : slots.plainTwin();
+}
+
+/** The first `used` floats of a slot's input for `model`, in memory the backend can read. */
+function inputOf(slot: number, model: number, used: number): Float32Array {
+  const shared = slots!.input(slot, model).subarray(0, used);
+  if (plain === null) return shared;
+  const copy = plain.input(slot, model).subarray(0, used);
+  copy.set(shared);
+  return copy;
+}
+
+// The slot's input regions need no zeroing after use: the pool overwrites the
+// rows × width floats of every part it sends, and nothing reads past them.
+// (The encoder's zeroed-row invariant is on the batcher's own buffers.)
+async function infer(task: InferenceTask): Promise<InferenceReply> {
+  const parts: ReplyPart[] = [];
+  const warmUp = task.warmUp === true;
+  for (let i = 0; i < task.parts.length; i++) {
+    const { model, rows, oldestEnqueuedAt } = task.parts[i];
+    const input = inputOf(task.slot, model, rows * specs[model].width);
+    parts.push(await runPart(model, input, rows, slots!.output(task.slot, model).subarray(0, rows), oldestEnqueuedAt, warmUp));
+  }
+  return { slot: task.slot, parts };
 }
 
 // The batch channel: a MessagePort of this worker's own, handed to the main
@@ -130,25 +159,37 @@ async function infer(task: InferenceTask, transfer: ArrayBuffer[]): Promise<Infe
 // tail at low load (see README, "Design"). Piscina still owns the workers'
 // life: start, replacement after a crash, shutdown.
 const channel = new MessageChannel();
-channel.port1.on('message', (task: InferenceTask) => {
-  const transfer: ArrayBuffer[] = [];
-  infer(task, transfer).then(
-    (reply) => channel.port1.postMessage(reply, transfer),
-    (err: unknown) => channel.port1.postMessage({ parts: [], failure: String((err as Error)?.stack ?? err) }),
+channel.port1.on('message', (msg: SlotsSetup | InferenceTask) => {
+  // The pool posts the slots right after it receives the port, before any task (a port is FIFO).
+  if (slots === null) return setUp(msg as SlotsSetup);
+  const task = msg as InferenceTask;
+  infer(task).then(
+    (reply) => channel.port1.postMessage(reply),
+    (err: unknown) => channel.port1.postMessage({ slot: task.slot, parts: [], failure: String((err as Error)?.stack ?? err) } satisfies InferenceReply),
   );
 });
 parentPort!.postMessage({ [ATTACH]: channel.port2, threadId } satisfies AttachMessage, [channel.port2]);
 
 /** Piscina's protocol for a result whose buffers move instead of being copied. */
 class MovableReply {
-  constructor(private readonly reply: InferenceReply, private readonly transfer: ArrayBuffer[]) {}
+  constructor(private readonly reply: DirectReply, private readonly transfer: ArrayBuffer[]) {}
   get [Piscina.transferableSymbol](): ArrayBuffer[] { return this.transfer; }
-  get [Piscina.valueSymbol](): InferenceReply { return this.reply; }
+  get [Piscina.valueSymbol](): DirectReply { return this.reply; }
 }
 
-/** The Piscina task entry: the same inference, for callers that go through Piscina's queue. */
-export default async function runInference(task: InferenceTask): Promise<unknown> {
+/**
+ * The Piscina task entry: the same inference on plain buffers, for callers
+ * that go through Piscina's queue (the server does not; it uses the port).
+ * The CTRs come back transferred.
+ */
+export default async function runInference(task: DirectTask): Promise<unknown> {
+  const reply: DirectReply = { parts: [] };
   const transfer: ArrayBuffer[] = [];
-  const reply = await infer(task, transfer);
+  for (const { model, rows, features, oldestEnqueuedAt } of task.parts) {
+    const ctr = new Float32Array(rows);
+    const done = await runPart(model, features.subarray(0, rows * specs[model].width), rows, ctr, oldestEnqueuedAt, false);
+    reply.parts.push({ model, ctr, ...done });
+    transfer.push(ctr.buffer);
+  }
   return Piscina.move(new MovableReply(reply, transfer) as never);
 }
