@@ -13,12 +13,38 @@
 //   …       tasks slots in all (a task carries at most one batch per model)
 //
 // Everything is float32, so every region is 4-byte aligned.
+//
+// A second, small buffer holds each slot's task header, so that the message
+// itself is just the slot's number (a number is the cheapest thing to clone
+// across threads; objects cost key lookups on both sides). Float64 fields:
+//
+//   control slot s, at s × controlFloats(models):
+//     [CTL_PARTS]    parts in the task (at most one per model)
+//     [CTL_WARM_UP]  1 for the warm-up task (kept out of the statistics)
+//     then per part p, at CTL_PART_BASE + p × PART_FIELDS:
+//       [PART_MODEL] [PART_ROWS] [PART_OLDEST_ENQUEUED_AT] (absolute ms)
 
 const FLOAT = Float32Array.BYTES_PER_ELEMENT;
+const DOUBLE = Float64Array.BYTES_PER_ELEMENT;
+
+export const CTL_PARTS = 0;
+export const CTL_WARM_UP = 1;
+export const CTL_PART_BASE = 2;
+export const PART_FIELDS = 3;
+export const PART_MODEL = 0;
+export const PART_ROWS = 1;
+export const PART_OLDEST_ENQUEUED_AT = 2;
+
+/** Float64 fields of one slot's task header. */
+export function controlFloats(models: number): number {
+  return CTL_PART_BASE + models * PART_FIELDS;
+}
 
 /** What both sides need to lay out the same slots: sent to the worker once, with the buffer. */
 export interface SlotsSpec {
   buffer: SharedArrayBuffer | ArrayBuffer;
+  /** The task headers: tasks × controlFloats(models) float64. */
+  control: SharedArrayBuffer;
   /** Task slots: the most tasks a worker holds at once. */
   tasks: number;
   /** Rows one batch holds at most (batchMaxSize). */
@@ -63,10 +89,16 @@ export class BatchSlots {
   private readonly inputs: Float32Array[] = [];
   /** By slot, then model: what the pool hands the batcher with a reply. */
   private readonly outputs: Float32Array[][] = [];
+  /** By slot: its task header (the CTL_ and PART_ fields). */
+  private readonly controls: Float64Array[] = [];
 
   /** Fresh shared slots for a new link (zero-filled, as every SharedArrayBuffer starts). */
   static create(tasks: number, rowsPerBatch: number, widths: readonly number[]): BatchSlots {
-    return new BatchSlots({ buffer: new SharedArrayBuffer(slotsByteLength(tasks, rowsPerBatch, widths)), tasks, rowsPerBatch, widths });
+    return new BatchSlots({
+      buffer: new SharedArrayBuffer(slotsByteLength(tasks, rowsPerBatch, widths)),
+      control: new SharedArrayBuffer(tasks * controlFloats(widths.length) * DOUBLE),
+      tasks, rowsPerBatch, widths,
+    });
   }
 
   /** Views over a buffer laid out by `spec` (the worker's side of create()). */
@@ -75,6 +107,8 @@ export class BatchSlots {
     if (!(tasks >= 1 && rowsPerBatch >= 1 && widths.length >= 1)) throw new RangeError(`BatchSlots: bad spec (tasks ${tasks}, rows ${rowsPerBatch}, ${widths.length} models)`);
     const need = slotsByteLength(tasks, rowsPerBatch, widths);
     if (buffer.byteLength !== need) throw new RangeError(`BatchSlots: the buffer has ${buffer.byteLength} bytes, the layout needs ${need}`);
+    const ctl = controlFloats(widths.length);
+    if (spec.control.byteLength !== tasks * ctl * DOUBLE) throw new RangeError(`BatchSlots: the control buffer has ${spec.control.byteLength} bytes, the layout needs ${tasks * ctl * DOUBLE}`);
     this.spec = spec;
     this.models = widths.length;
     for (let s = 0; s < tasks; s++) {
@@ -85,11 +119,18 @@ export class BatchSlots {
         outs.push(new Float32Array(buffer, at.output * FLOAT, rowsPerBatch));
       }
       this.outputs.push(outs);
+      this.controls.push(new Float64Array(spec.control, s * ctl * DOUBLE, ctl));
     }
+  }
+
+  /** Slot `slot`'s task header. */
+  control(slot: number): Float64Array {
+    return this.controls[slot];
   }
 
   /** A plain-memory copy of this layout (same offsets), for readers that refuse shared memory. */
   plainTwin(): BatchSlots {
+    // The twin shares the headers: only the floats ORT reads need plain memory.
     return new BatchSlots({ ...this.spec, buffer: new ArrayBuffer(this.spec.buffer.byteLength) });
   }
 

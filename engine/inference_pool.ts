@@ -6,15 +6,17 @@
 // shared task slots (engine/batch_slots.ts), posts them once, and warms the
 // worker up; `ready()` resolves once every worker has run every model once.
 //
-// Per batch, `send` copies the rows into a free slot of the least-busy link
-// and posts the slot's number; the reply names the slot, whose output regions
-// hold the CTRs. No ArrayBuffer crosses threads, so the main thread allocates
-// none per batch (each transferred one used to cost main-thread scavenges
-// time in sweeping array buffers).
+// Per batch, `send` copies the rows into a free slot of the least-busy link,
+// writes the task's header into the slot, and posts the slot's number; the
+// reply is the same number (or, when something failed, an object naming the
+// slot), and the slot's output regions hold the CTRs. No ArrayBuffer and no
+// object crosses threads per batch on the happy path: each transferred
+// buffer used to cost main-thread scavenges time sweeping array buffers, and
+// each cloned object key lookups on both sides.
 import { Piscina } from 'piscina';
 import type { MessagePort } from 'node:worker_threads';
-import { BatchSlots } from './batch_slots.js';
-import { ATTACH, type AttachMessage, type InferenceReply, type InferenceTask, type SlotsSetup, type TaskPart } from './inference_task.js';
+import { BatchSlots, CTL_PARTS, CTL_PART_BASE, CTL_WARM_UP, PART_FIELDS, PART_MODEL, PART_OLDEST_ENQUEUED_AT, PART_ROWS } from './batch_slots.js';
+import { ATTACH, okReply, type AttachMessage, type InferenceReply, type ReplyMessage, type SlotsSetup, type TaskMessage } from './inference_task.js';
 import type { InferenceBackend } from './config.js';
 import type { ModelRegistry } from './model_registry.js';
 import type { TelemetryBuffers } from './telemetry/index.js';
@@ -134,7 +136,7 @@ export class InferencePool<T = unknown> {
       free: Array.from({ length: this.tasksPerWorker }, (_, i) => this.tasksPerWorker - 1 - i),
       warm: null,
     };
-    port.on('message', (reply: InferenceReply) => this.receive(link, reply));
+    port.on('message', (reply: ReplyMessage) => this.receive(link, reply));
     // The port closes when its worker exits, however it exits: the one signal
     // that still knows which thread it was (Piscina's workerDestroy reports a
     // threadId of -1 by then).
@@ -169,10 +171,11 @@ export class InferencePool<T = unknown> {
     }
   }
 
-  private receive(link: Link<T>, reply: InferenceReply): void {
-    const slot = reply.slot;
+  private receive(link: Link<T>, msg: ReplyMessage): void {
+    const slot = typeof msg === 'number' ? msg : msg.slot;
     const token = link.tokens[slot];
     if (token === null || token === undefined) return;
+    const reply = typeof msg === 'number' ? okReply(link.slots.control(slot)[CTL_PARTS]) : msg;
     if (token instanceof WarmUp) {
       this.release(link, slot);
       token.done(reply);
@@ -223,13 +226,15 @@ export class InferencePool<T = unknown> {
     if (best === null) throw new Error('InferencePool.send: no worker has capacity');
     this.next = (this.next + 1) % links.length;
     const slot = this.take(best, token);
-    const parts: TaskPart[] = [];
+    const ctl = best.slots.control(slot);
+    ctl[CTL_PARTS] = batches.length;
+    ctl[CTL_WARM_UP] = 0;
     for (let i = 0; i < batches.length; i++) {
       const b = batches[i];
       best.slots.input(slot, b.model.index).set(b.features.subarray(0, b.rows * b.model.width));
-      parts.push({ model: b.model.index, rows: b.rows, oldestEnqueuedAt: b.oldestEnqueuedAt });
+      writePart(ctl, i, b.model.index, b.rows, b.oldestEnqueuedAt);
     }
-    best.port.postMessage({ slot, parts } satisfies InferenceTask);
+    best.port.postMessage(slot satisfies TaskMessage);
   }
 
   /** Waits for every worker to attach and to have run every model once. */
@@ -250,11 +255,14 @@ export class InferencePool<T = unknown> {
         }
         resolve();
       }));
-      const parts = this.registry.models.map((m) => {
+      const ctl = link.slots.control(slot);
+      ctl[CTL_PARTS] = this.registry.models.length;
+      ctl[CTL_WARM_UP] = 1;
+      for (const m of this.registry.models) {
         link.slots.input(slot, m.index).fill(0, 0, m.width);
-        return { model: m.index, rows: 1, oldestEnqueuedAt: 0 };
-      });
-      link.port.postMessage({ slot, parts, warmUp: true } satisfies InferenceTask);
+        writePart(ctl, m.index, m.index, 1, 0);
+      }
+      link.port.postMessage(slot satisfies TaskMessage);
     });
   }
 
@@ -267,4 +275,12 @@ export class InferencePool<T = unknown> {
     await this.piscina.close();
     for (const l of [...this.links]) this.detach(l, 'the pool closed');
   }
+}
+
+/** Part `i` of a task header (engine/batch_slots.ts has the layout). */
+function writePart(ctl: Float64Array, i: number, model: number, rows: number, oldestEnqueuedAt: number): void {
+  const at = CTL_PART_BASE + i * PART_FIELDS;
+  ctl[at + PART_MODEL] = model;
+  ctl[at + PART_ROWS] = rows;
+  ctl[at + PART_OLDEST_ENQUEUED_AT] = oldestEnqueuedAt;
 }

@@ -1,8 +1,10 @@
 // The message shapes between the pool (main thread) and an inference worker.
 // Batches travel through the link's shared task slots (engine/batch_slots.ts):
-// the port carries the slots once (SlotsSetup, the first message), then only
-// small numbers per task and reply, never an ArrayBuffer. Times are absolute
-// milliseconds (performance.timeOrigin + now()), comparable across threads.
+// the port carries the slots once (SlotsSetup, the first message), then a
+// task is the number of the slot whose header and input regions hold it, and
+// a reply is that number again when every part succeeded. Only a reply with
+// an error is an object. Times are absolute milliseconds
+// (performance.timeOrigin + now()), comparable across threads.
 import type { SlotsSpec } from './batch_slots.js';
 
 /** The first message on a link's port: the shared slots every later task refers to. */
@@ -10,26 +12,11 @@ export interface SlotsSetup {
   slots: SlotsSpec;
 }
 
-/** One model's batch inside a task: its rows × width floats are in the task slot's input region for `model`. */
-export interface TaskPart {
-  model: number;
-  rows: number;
-  /** When the batch's oldest row was enqueued: queue wait runs from here to inference start. */
-  oldestEnqueuedAt: number;
-}
-
-export interface InferenceTask {
-  /** The task slot holding the inputs; the worker writes the CTRs into its output regions. */
-  slot: number;
-  parts: TaskPart[];
-  /** Warm-up tasks run the models but stay out of the statistics. */
-  warmUp?: boolean;
-}
+/** A task on the wire: its slot's number (the header says which models, how many rows, and when). */
+export type TaskMessage = number;
 
 /** How one part went; its CTRs (when `error` is null) are in the slot's output region for the part's model. */
 export interface ReplyPart {
-  startedAt: number;
-  inferenceMs: number;
   error: string | null;
 }
 
@@ -37,9 +24,19 @@ export interface InferenceReply {
   /** The task's slot, echoed: the pool finds the task by it. */
   slot: number;
   /** In the task's part order. */
-  parts: ReplyPart[];
+  parts: readonly ReplyPart[];
   /** Set when the task failed as a whole (its outputs are not there). */
   failure?: string;
+}
+
+/** A reply on the wire: the slot's number when every part succeeded, else the whole reply. */
+export type ReplyMessage = number | InferenceReply;
+
+const OK_PART: ReplyPart = Object.freeze({ error: null });
+const okReplies: InferenceReply[] = [];
+/** The all-succeeded reply for a task of `parts` parts (shared and frozen: read, never kept or changed). */
+export function okReply(parts: number): InferenceReply {
+  return (okReplies[parts] ??= Object.freeze({ slot: -1, parts: Object.freeze(new Array<ReplyPart>(parts).fill(OK_PART)) }));
 }
 
 /**
@@ -51,7 +48,7 @@ export interface DirectTask {
   parts: { model: number; rows: number; features: Float32Array; oldestEnqueuedAt: number }[];
 }
 export interface DirectReply {
-  parts: (ReplyPart & { model: number; ctr: Float32Array })[];
+  parts: (ReplyPart & { model: number; ctr: Float32Array; startedAt: number; inferenceMs: number })[];
 }
 
 /** Key of the message a worker sends once its sessions are open, carrying its batch port. */

@@ -2,9 +2,10 @@
 // worker starts (top-level await, so Piscina hands it no task before the
 // sessions exist). Batches arrive over the worker's own port (see below): the
 // first message carries the link's shared task slots (engine/batch_slots.ts),
-// every later one names a slot whose input regions hold the task's rows. The
-// worker writes each part's CTRs into the slot's output region and replies
-// with small numbers only, so no ArrayBuffer crosses threads per batch.
+// every later one is the number of a slot whose header and input regions hold
+// the task. The worker writes each part's CTRs into the slot's output region
+// and replies with the slot's number (an object only when a part failed), so
+// neither an ArrayBuffer nor an object crosses threads per batch.
 //
 // The sessions are onnxruntime-node's (INFERENCE_BACKEND=ort) or the pure
 // TypeScript evaluator's (ts, native-free-ts/onnx_session.ts). Each is
@@ -15,8 +16,8 @@ import { MessageChannel, parentPort, threadId } from 'node:worker_threads';
 import type { InferenceBackend } from './config.js';
 import { claimWorkerShard, type TelemetryBuffers } from './telemetry/index.js';
 import type { WorkerModelSpec } from './model_registry.js';
-import { BatchSlots } from './batch_slots.js';
-import { ATTACH, type AttachMessage, type DirectReply, type DirectTask, type InferenceTask, type InferenceReply, type ReplyPart, type SlotsSetup } from './inference_task.js';
+import { BatchSlots, CTL_PARTS, CTL_PART_BASE, CTL_WARM_UP, PART_FIELDS, PART_MODEL, PART_OLDEST_ENQUEUED_AT, PART_ROWS } from './batch_slots.js';
+import { ATTACH, type AttachMessage, type DirectReply, type DirectTask, type InferenceReply, type ReplyMessage, type ReplyPart, type SlotsSetup, type TaskMessage } from './inference_task.js';
 
 interface WorkerInit {
   models: WorkerModelSpec[];
@@ -92,8 +93,13 @@ function writeCtr(spec: WorkerModelSpec, output: unknown, rows: number, ctr: Flo
   }
 }
 
+interface PartOutcome extends ReplyPart {
+  startedAt: number;
+  inferenceMs: number;
+}
+
 /** Runs one model batch, writes its CTRs into `ctr` (rows long) and records it (unless warm-up). */
-async function runPart(model: number, input: Float32Array, rows: number, ctr: Float32Array, oldestEnqueuedAt: number, warmUp: boolean): Promise<ReplyPart> {
+async function runPart(model: number, input: Float32Array, rows: number, ctr: Float32Array, oldestEnqueuedAt: number, warmUp: boolean): Promise<PartOutcome> {
   const spec = specs[model];
   const started = performance.timeOrigin + performance.now();
   let error: string | null = null;
@@ -140,15 +146,23 @@ function inputOf(slot: number, model: number, used: number): Float32Array {
 // The slot's input regions need no zeroing after use: the pool overwrites the
 // rows × width floats of every part it sends, and nothing reads past them.
 // (The encoder's zeroed-row invariant is on the batcher's own buffers.)
-async function infer(task: InferenceTask): Promise<InferenceReply> {
-  const parts: ReplyPart[] = [];
-  const warmUp = task.warmUp === true;
-  for (let i = 0; i < task.parts.length; i++) {
-    const { model, rows, oldestEnqueuedAt } = task.parts[i];
-    const input = inputOf(task.slot, model, rows * specs[model].width);
-    parts.push(await runPart(model, input, rows, slots!.output(task.slot, model).subarray(0, rows), oldestEnqueuedAt, warmUp));
+async function infer(slot: number): Promise<ReplyMessage> {
+  const ctl = slots!.control(slot);
+  const n = ctl[CTL_PARTS];
+  const warmUp = ctl[CTL_WARM_UP] === 1;
+  let errors: ReplyPart[] | null = null;
+  for (let i = 0; i < n; i++) {
+    const at = CTL_PART_BASE + i * PART_FIELDS;
+    const model = ctl[at + PART_MODEL], rows = ctl[at + PART_ROWS];
+    const input = inputOf(slot, model, rows * specs[model].width);
+    const { error } = await runPart(model, input, rows, slots!.output(slot, model).subarray(0, rows), ctl[at + PART_OLDEST_ENQUEUED_AT], warmUp);
+    if (error !== null) {
+      errors ??= Array.from({ length: n }, () => ({ error: null }));
+      errors[i] = { error };
+    }
   }
-  return { slot: task.slot, parts };
+  // Every part succeeded: the slot's number says so (engine/inference_task.ts).
+  return errors === null ? slot : ({ slot, parts: errors } satisfies InferenceReply);
 }
 
 // The batch channel: a MessagePort of this worker's own, handed to the main
@@ -159,13 +173,13 @@ async function infer(task: InferenceTask): Promise<InferenceReply> {
 // tail at low load (see README, "Design"). Piscina still owns the workers'
 // life: start, replacement after a crash, shutdown.
 const channel = new MessageChannel();
-channel.port1.on('message', (msg: SlotsSetup | InferenceTask) => {
+channel.port1.on('message', (msg: SlotsSetup | TaskMessage) => {
   // The pool posts the slots right after it receives the port, before any task (a port is FIFO).
   if (slots === null) return setUp(msg as SlotsSetup);
-  const task = msg as InferenceTask;
-  infer(task).then(
+  const slot = msg as TaskMessage;
+  infer(slot).then(
     (reply) => channel.port1.postMessage(reply),
-    (err: unknown) => channel.port1.postMessage({ slot: task.slot, parts: [], failure: String((err as Error)?.stack ?? err) } satisfies InferenceReply),
+    (err: unknown) => channel.port1.postMessage({ slot, parts: [], failure: String((err as Error)?.stack ?? err) } satisfies InferenceReply),
   );
 });
 parentPort!.postMessage({ [ATTACH]: channel.port2, threadId } satisfies AttachMessage, [channel.port2]);

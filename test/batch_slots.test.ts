@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { BatchSlots, regionOffsets, slotFloats, slotsByteLength } from '../engine/batch_slots.js';
+import { BatchSlots, controlFloats, CTL_PART_BASE, CTL_PARTS, PART_FIELDS, PART_ROWS, regionOffsets, slotFloats, slotsByteLength } from '../engine/batch_slots.js';
 import { loadConfig, type InferenceBackend } from '../engine/config.js';
 import { InferencePool, type OutgoingBatch } from '../engine/inference_pool.js';
 import type { DirectReply, DirectTask } from '../engine/inference_task.js';
@@ -112,8 +112,31 @@ describe('slot layout', () => {
     assert.equal(twin.input(1, 0)[4], 0, 'the twin does not share memory with the slots');
   });
 
+  test('task headers: one per slot, none overlapping, the worker sees what the main thread wrote', () => {
+    const models = 3, tasks = 4;
+    const main = BatchSlots.create(tasks, 5, [2, 3, 4]);
+    const worker = new BatchSlots(structuredClone(main.spec));
+    assert.equal(main.spec.control.byteLength, tasks * controlFloats(models) * 8);
+    for (let slot = 0; slot < tasks; slot++) {
+      const c = main.control(slot);
+      assert.equal(c.length, controlFloats(models));
+      assert.equal(c.byteOffset, slot * controlFloats(models) * 8, `slot ${slot} header starts where the previous ends`);
+      assert.equal(main.control(slot), c, 'made once');
+      // The last part's last field is inside this slot's header.
+      assert.ok(CTL_PART_BASE + (models - 1) * PART_FIELDS + PART_FIELDS <= c.length);
+      c[CTL_PARTS] = slot + 1;
+      c[CTL_PART_BASE + (models - 1) * PART_FIELDS + PART_ROWS] = 10 + slot;
+    }
+    for (let slot = 0; slot < tasks; slot++) {
+      assert.equal(worker.control(slot)[CTL_PARTS], slot + 1);
+      assert.equal(worker.control(slot)[CTL_PART_BASE + (models - 1) * PART_FIELDS + PART_ROWS], 10 + slot);
+    }
+  });
+
   test('a buffer of the wrong size or a bad spec is refused', () => {
-    assert.throws(() => new BatchSlots({ buffer: new SharedArrayBuffer(slotsByteLength(2, 3, [4]) - 4), tasks: 2, rowsPerBatch: 3, widths: [4] }), /buffer has/);
+    const control = new SharedArrayBuffer(2 * controlFloats(1) * 8);
+    assert.throws(() => new BatchSlots({ buffer: new SharedArrayBuffer(slotsByteLength(2, 3, [4]) - 4), control, tasks: 2, rowsPerBatch: 3, widths: [4] }), /buffer has/);
+    assert.throws(() => new BatchSlots({ buffer: new SharedArrayBuffer(slotsByteLength(2, 3, [4])), control: new SharedArrayBuffer(8), tasks: 2, rowsPerBatch: 3, widths: [4] }), /control buffer has/);
     assert.throws(() => BatchSlots.create(0, 3, [4]), RangeError);
     assert.throws(() => BatchSlots.create(1, 3, []), RangeError);
   });
@@ -224,6 +247,42 @@ for (const backend of ['ort', 'ts'] as const) {
     }
   });
 }
+
+test('pool: a part that fails comes back as an error for that part only, in warm-up and in traffic', async () => {
+  // Model 1's output column does not exist: its runs fail in the worker, model 0's succeed.
+  const broken = Object.create(registry) as ModelRegistry;
+  broken.workerSpecs = () => registry.workerSpecs().map((w) => (w.index === 1 ? { ...w, outputColumn: 7 } : w));
+  const telemetry = createTelemetry({ models: registry.models.map((m) => m.name), workerShards: 3, enabled: false });
+  const pool = new InferencePool<string>(broken, { workers: 1, tasksPerWorker: 1, batchMaxSize: 4, intraOpThreads: 1, injectInferenceDelayMs: 0, backend: 'ort', telemetry });
+  const keepAlive = setInterval(() => {}, 1000);
+  try {
+    await assert.rejects(pool.warmUp(), new RegExp(`model ${registry.models[1].name} failed its warm-up inference: .*column 7 is not there`));
+    // The worker stays up: a task of both models gets model 0's CTRs and model 1's error.
+    while (!pool.hasCapacity()) await new Promise((r) => setTimeout(r, 5));
+    const sampler = createTrafficSampler({ seed: 35 });
+    const req = sampler.next();
+    const batches = registry.models.map((model) => {
+      const features = new Float32Array(4 * model.width);
+      assert.equal(model.encoder.encodeInto(req, features, 0), null);
+      return { model, rows: 1, features, oldestEnqueuedAt: 0 };
+    });
+    const got = await new Promise<{ errors: (string | null)[]; ctr0: number }>((resolve, reject) => {
+      pool.setSink({
+        onReply: (_t, reply, ctrByModel) => resolve({ errors: reply.parts.map((p) => p.error), ctr0: ctrByModel[0][0] }),
+        onLost: (_t, why) => reject(new Error(why)),
+        onCapacity: () => {},
+      });
+      pool.send(batches, 'task');
+    });
+    assert.equal(got.errors.length, 2);
+    assert.equal(got.errors[0], null);
+    assert.match(got.errors[1] ?? '', /column 7 is not there/);
+    assert.equal(got.ctr0, await directCtr('ort', registry.models[0], req));
+  } finally {
+    await pool.close();
+    clearInterval(keepAlive);
+  }
+});
 
 test('server (ort, 3 workers × 2 slots, batches of 8): many concurrent requests for two models each get their own CTR', async () => {
   const server = await startServerProcess({ WORKERS: '3', TASKS_PER_WORKER: '2', BATCH_MAX_SIZE: '8', INFERENCE_BACKEND: 'ort' });
