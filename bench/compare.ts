@@ -5,7 +5,10 @@
 // of other work on this shared machine lasts seconds, so it lands inside one
 // round and hits both sides of that round alike; ratios are taken per round.
 // Each run: open loop at one fixed rate (p99), then optionally closed loop
-// (throughput). Exits 1 when p99 regressed beyond threshold and noise.
+// (throughput). Exits 1 when p99 or p90 (--percentile) or throughput
+// regressed beyond threshold and noise: on this machine a change that made
+// p90 6.5× slower and halved throughput passed a p99-only gate, its p99
+// drowned in the round-to-round noise (bench/README.md, "The gate").
 import { spawnSync } from 'node:child_process';
 import { measure, poolFor, tickOf } from './lib/measure.js';
 import { num, parseCli, parseCommon, runMain, UsageError, type CommonConfig } from './lib/options.js';
@@ -14,7 +17,7 @@ import { runInfo } from './lib/run_info.js';
 import { startServer } from './lib/server_proc.js';
 import { benchRoot, targetSpec, type TargetName } from './lib/targets.js';
 import { buildTree, prepareWorktree, removeWorktree, resolveCommit, type BuiltTree } from './lib/worktree.js';
-import { p99Verdict, ratioStats, median } from './lib/gate_stats.js';
+import { p99Verdict, ratioStats, median, throughputVerdict, type Verdict } from './lib/gate_stats.js';
 import { runLoad, type LoadResult } from './lib/load_runner.js';
 import type { RequestPool } from './lib/request_pool.js';
 
@@ -22,8 +25,9 @@ const USAGE = `usage: npm run bench:compare -- --base <git ref> [options]
   --base REF            the reference build (required)
   --head REF            compare against another ref instead of the current working tree
   --rounds N (10)       base/current pairs; the order flips every round (≥ 5 for a 95 % verdict)
-  --threshold F (0.10)  allowed p99 growth before noise, as a fraction
-  --percentile 99       the gated percentile: 90, 99 (default) or 99.9; all three are reported
+  --threshold F (0.10)  allowed growth of a gated percentile before noise, as a fraction
+  --percentile 90,99    the gated percentiles (any of 90, 99, 99.9); all three are reported
+  --tput-threshold F (0.10)  allowed throughput loss before noise (gated when --tput-duration > 0)
   --rate N              open-loop rate for the p99 runs (default: --fraction of the base's closed-loop maximum)
   --fraction F (0.25)   see --rate; a server well below saturation has a steadier p99, so small per-request costs show
   --slice-ms N (250)    within a round the two servers take turns every N ms (each gets half of --duration)
@@ -44,7 +48,8 @@ runMain(async () => {
     base: { type: 'string' }, head: { type: 'string' }, rounds: { type: 'string', default: '10' },
     threshold: { type: 'string', default: '0.10' }, fraction: { type: 'string', default: '0.25' },
     'tput-duration': { type: 'string', default: '2' }, 'no-build': { type: 'boolean', default: false },
-    'slice-ms': { type: 'string', default: '250' }, percentile: { type: 'string', default: '99' },
+    'slice-ms': { type: 'string', default: '250' }, percentile: { type: 'string', default: '90,99' },
+    'tput-threshold': { type: 'string', default: '0.10' },
     'keep-worktree': { type: 'boolean', default: false },
   }, USAGE);
   if (typeof v.base !== 'string') throw new UsageError('--base <git ref> is required');
@@ -57,8 +62,11 @@ runMain(async () => {
   const fraction = num('fraction', v.fraction as string, 0.001);
   const tputMs = num('tput-duration', v['tput-duration'] as string) * 1000;
   const sliceMs = num('slice-ms', v['slice-ms'] as string, 10);
-  const pct = ({ '90': 'p90', '99': 'p99', '99.9': 'p999' } as const)[v.percentile as '90' | '99' | '99.9'];
-  if (pct === undefined) throw new UsageError('--percentile must be 90, 99 or 99.9');
+  const PCT = { '90': 'p90', '99': 'p99', '99.9': 'p999' } as const;
+  const pcts = (v.percentile as string).split(',').map((x) => PCT[x.trim() as keyof typeof PCT]);
+  if (pcts.length === 0 || pcts.some((p) => p === undefined)) throw new UsageError('--percentile takes a comma list of 90, 99, 99.9');
+  const tputThreshold = num('tput-threshold', v['tput-threshold'] as string, 0);
+  if (tputThreshold >= 1) throw new UsageError('--tput-threshold must be below 1');
   const log = (l: string) => console.error(`[compare] ${l}`);
   const repo = benchRoot();
   const entries = [ENTRY[cfg.target]];
@@ -120,7 +128,7 @@ runMain(async () => {
       log(`${discarded.length} of ${rounds} rounds discarded: inconclusive`);
       return 3;
     }
-    return report(cfg, base, head, rate, threshold, pct, runs, discarded);
+    return report(cfg, base, head, rate, threshold, tputThreshold, pcts, runs, discarded);
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
     if (v['keep-worktree'] !== true) {
@@ -146,17 +154,17 @@ async function interleaved(cfg: CommonConfig, eps: { host: string; port: number;
   return out;
 }
 
-function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: number, threshold: number, pct: 'p90' | 'p99' | 'p999', runs: SideRun[], discarded: { round: number; why: string }[]): number {
+function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: number, threshold: number, tputThreshold: number, pcts: ('p90' | 'p99' | 'p999')[], runs: SideRun[], discarded: { round: number; why: string }[]): number {
   const rounds = [...new Set(runs.map((r) => r.round))];
   const pick = (round: number, side: 'base' | 'head') => runs.find((r) => r.round === round && r.side === side)!;
   const p99 = ratioStats(rounds.map((r) => ({ base: pick(r, 'base').open.latency.p99, current: pick(r, 'head').open.latency.p99 })));
   const p999 = ratioStats(rounds.map((r) => ({ base: pick(r, 'base').open.latency.p999, current: pick(r, 'head').open.latency.p999 })));
   const p90 = ratioStats(rounds.map((r) => ({ base: pick(r, 'base').open.latency.p90, current: pick(r, 'head').open.latency.p90 })));
-  const gated = { p90, p99, p999 }[pct];
-  const pctName = { p90: 'p90', p99: 'p99', p999: 'p99.9' }[pct];
   const hasTput = runs.every((r) => r.closed !== undefined);
   const tput = hasTput ? ratioStats(rounds.map((r) => ({ base: pick(r, 'base').closed!.throughput, current: pick(r, 'head').closed!.throughput }))) : undefined;
-  const verdict = p99Verdict(gated, threshold, pctName);
+  const names = { p90: 'p90', p99: 'p99', p999: 'p99.9' } as const;
+  const verdicts: (Verdict & { metric: string })[] = pcts.map((p) => ({ metric: names[p], ...p99Verdict({ p90, p99, p999 }[p], threshold, names[p]) }));
+  if (tput) verdicts.push({ metric: 'throughput', ...throughputVerdict(tput, tputThreshold) });
   const baseErrors = runs.filter((r) => r.side === 'base').reduce((a, r) => a + r.open.errorCount, 0);
   const headErrors = runs.filter((r) => r.side === 'head').reduce((a, r) => a + r.open.errorCount, 0);
   const newErrors = headErrors > 0 && baseErrors === 0;
@@ -167,8 +175,8 @@ function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: numbe
       return [r + 1, r % 2 === 0 ? 'base first' : 'cur first', b.open.latency.p99, h.open.latency.p99, round3(h.open.latency.p99 / b.open.latency.p99),
         b.open.latency.p999, h.open.latency.p999, b.closed?.throughput ?? NaN, h.closed?.throughput ?? NaN, b.open.errorCount, h.open.errorCount];
     })));
-  const spread = (s: { median: number; min: number; max: number; noise: number; lower95: number | null }) =>
-    `median ${s.median.toFixed(3)}, range ${s.min.toFixed(3)}–${s.max.toFixed(3)}, σ ${s.noise.toFixed(3)}, 95 % lower bound ${s.lower95?.toFixed(3) ?? 'n/a'}`;
+  const spread = (s: { median: number; min: number; max: number; noise: number; lower95: number | null; upper95: number | null }) =>
+    `median ${s.median.toFixed(3)}, range ${s.min.toFixed(3)}–${s.max.toFixed(3)}, σ ${s.noise.toFixed(3)}, 95 % bounds of the median ${s.lower95?.toFixed(3) ?? 'n/a'}–${s.upper95?.toFixed(3) ?? 'n/a'}`;
   console.log(`open loop at ${fmt(rate)} req/s, the two taking turns over ${cfg.durationMs / 1000} s per round after ${cfg.warmupMs / 1000} s warm-up, ${rounds.length} rounds`);
   console.log(`p90 ratio current/base:    ${spread(p90)}`);
   console.log(`p99 ratio current/base:    ${spread(p99)}`);
@@ -176,13 +184,13 @@ function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: numbe
   if (tput) console.log(`throughput ratio cur/base: ${spread(tput)}`);
   const p99Of = (side: SideRun['side']) => median(runs.filter((r) => r.side === side).map((r) => r.open.latency.p99)).toFixed(3);
   console.log(`base p99 median ${p99Of('base')} ms, current ${p99Of('head')} ms`);
-  console.log(verdict.reason);
+  for (const vd of verdicts) console.log(vd.reason);
   if (newErrors) console.log(`current had ${headErrors} errors where base had none`);
   if (discarded.length > 0) console.log(`${discarded.length} round(s) discarded: ${discarded.map((d) => `${d.round + 1} (${d.why})`).join(', ')}`);
-  const fail = verdict.regressed || newErrors;
+  const fail = verdicts.some((vd) => vd.regressed) || newErrors;
   const file = writeResult(resultPath('compare', 'json', cfg.out), {
     kind: 'compare', info: runInfo(benchRoot()), base: { ref: base.label, commit: base.commit }, current: { ref: head.label, commit: head.commit },
-    config: { ...cfg, url: undefined }, rate, threshold, gated: pctName, p90, p99, p999, throughput: tput, verdict, baseErrors, headErrors, fail, runs, discarded,
+    config: { ...cfg, url: undefined }, rate, threshold, tputThreshold, gated: verdicts.map((vd) => vd.metric), p90, p99, p999, throughput: tput, verdicts, baseErrors, headErrors, fail, runs, discarded,
   });
   console.log(`${fail ? 'FAIL' : 'PASS'} — result: ${file}`);
   return fail ? 1 : 0;

@@ -9,7 +9,7 @@ import { runLoad, type LoadOptions, type LoadResult } from '../bench/lib/load_ru
 import { NoCompilerError, openLoopBinary } from '../bench/lib/openloop_native.js';
 import { buildPool } from '../bench/lib/request_pool.js';
 import { parseResponses } from '../bench/lib/http_parse.js';
-import { p99Verdict, ratioStats } from '../bench/lib/gate_stats.js';
+import { medianLowerBound, medianUpperBound, p99Verdict, ratioStats, throughputVerdict } from '../bench/lib/gate_stats.js';
 import { renderChart } from '../bench/lib/svg_chart.js';
 import { parseStageBuckets, windowView } from '../bench/lib/server_view.js';
 import { startServerProcess } from './support/server_process.js';
@@ -76,6 +76,23 @@ test('gate verdict: a consistent slowdown fails, round-to-round noise alone pass
   assert.equal(p99Verdict(slowOneWild, 0.1).regressed, true);
   const noisy = ratioStats([[1, 1.3], [1.2, 1], [1, 0.9], [1.1, 1.25], [1, 1.05], [1, 3], [2, 1]].map(([base, current]) => ({ base, current })));
   assert.equal(p99Verdict(noisy, 0.1).regressed, false);
+});
+
+test('gate throughput verdict: a consistent loss fails, noise passes; the upper bound mirrors the lower', () => {
+  const xs = [0.5, 0.9, 1.1, 0.7, 1.3, 0.6, 0.8, 1.0, 1.2, 0.4];
+  // 10 values: the sign-test bound is the 2nd from either end (P(Bin(10, ½) ≤ 1) = 11/1024 ≤ 5 %).
+  assert.deepEqual(medianLowerBound(xs), { value: 0.5, rank: 2 });
+  assert.deepEqual(medianUpperBound(xs), { value: 1.2, rank: 2 });
+  // The slow-demo case measured on this machine: throughput ratios 0.49–0.66 in every round.
+  const halved = ratioStats([0.54, 0.49, 0.66, 0.52, 0.55, 0.5, 0.58, 0.53, 0.51, 0.57].map((c) => ({ base: 1, current: c })));
+  const v = throughputVerdict(halved, 0.1);
+  assert.equal(v.regressed, true);
+  assert.ok(v.bound < 0.9 && v.bound >= 0.58, String(v.bound));
+  // Same-ref noise as measured (0.87–1.12): within bounds.
+  const same = ratioStats([0.87, 1.12, 0.99, 1.0, 0.93, 1.05, 0.95, 1.01, 0.91, 1.1].map((c) => ({ base: 1, current: c })));
+  assert.equal(throughputVerdict(same, 0.1).regressed, false);
+  // Faster is never a throughput regression.
+  assert.equal(throughputVerdict(ratioStats([1.5, 1.6, 1.4, 1.5, 1.7].map((c) => ({ base: 1, current: c }))), 0.1).regressed, false);
 });
 
 test('chart is well-formed SVG', () => {

@@ -40,6 +40,12 @@ export function medianLowerBound(xs: number[], alpha = 0.05): { value: number; r
   return k === 0 ? null : { value: s[k - 1], rank: k };
 }
 
+/** One-sided upper confidence bound for the median (the mirror of medianLowerBound). */
+export function medianUpperBound(xs: number[], alpha = 0.05): { value: number; rank: number } | null {
+  const b = medianLowerBound(xs.map((x) => -x), alpha);
+  return b === null ? null : { value: -b.value, rank: b.rank };
+}
+
 export interface RatioStats {
   ratios: number[];
   median: number;
@@ -49,13 +55,15 @@ export interface RatioStats {
   noise: number;
   /** 95 % one-sided lower bound of the median ratio (null: too few rounds). */
   lower95: number | null;
+  /** 95 % one-sided upper bound of the median ratio (null: too few rounds). */
+  upper95: number | null;
 }
 
 export function ratioStats(pairs: RoundPair[]): RatioStats {
   const ratios = pairs.map((p) => (p.base > 0 ? p.current / p.base : NaN)).filter(Number.isFinite);
   return {
     ratios, median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios),
-    noise: robustSigma(ratios), lower95: medianLowerBound(ratios)?.value ?? null,
+    noise: robustSigma(ratios), lower95: medianLowerBound(ratios)?.value ?? null, upper95: medianUpperBound(ratios)?.value ?? null,
   };
 }
 
@@ -82,5 +90,25 @@ export function p99Verdict(s: RatioStats, threshold: number, name = 'p99'): Verd
     regressed, confident, bound,
     reason: `${name} ${regressed ? 'REGRESSED' : 'within bounds'}: median ratio ${s.median.toFixed(3)} (${pct(s.median)}), ${what} ${bound.toFixed(3)} ` +
       `${regressed ? '>' : '≤'} ${limit.toFixed(3)} (threshold ${(threshold * 100).toFixed(0)} %); round-to-round noise σ ${(s.noise * 100).toFixed(1)} %`,
+  };
+}
+
+/**
+ * Throughput regressed when even the 95 % upper confidence bound of the
+ * median per-round ratio current/base is below 1 − threshold: the same
+ * sign-test reasoning as p99Verdict, mirrored (lower is worse).
+ */
+export function throughputVerdict(s: RatioStats, threshold: number): Verdict {
+  const limit = 1 - threshold;
+  if (s.ratios.length === 0) return { regressed: false, confident: false, bound: NaN, reason: 'no usable rounds' };
+  const confident = s.upper95 !== null;
+  const bound = s.upper95 ?? s.max;
+  const regressed = bound < limit;
+  const pct = (x: number) => `${x >= 1 ? '+' : ''}${((x - 1) * 100).toFixed(1)} %`;
+  const what = confident ? '95 % upper bound of the median ratio' : `largest ratio (only ${s.ratios.length} rounds: no 95 % bound below 5)`;
+  return {
+    regressed, confident, bound,
+    reason: `throughput ${regressed ? 'REGRESSED' : 'within bounds'}: median ratio ${s.median.toFixed(3)} (${pct(s.median)}), ${what} ${bound.toFixed(3)} ` +
+      `${regressed ? '<' : '≥'} ${limit.toFixed(3)} (threshold ${(threshold * 100).toFixed(0)} %); round-to-round noise σ ${(s.noise * 100).toFixed(1)} %`,
   };
 }
