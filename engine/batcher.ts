@@ -4,18 +4,18 @@
 // Float32Array of batchMaxSize rows, the batch's own for its whole life). At
 // the end of the event-loop turn (setImmediate, so every request read in one
 // poll joins one batch) the scheduler sends work if a worker slot is free: one
-// task carries at most one
-// batch per model, so an A/B split costs one thread hop, not two. While every
-// worker is busy, rows keep accumulating; a batch closes when it reaches
-// batchMaxSize rows or when it is batchMaxDelayMs old and another row arrives,
-// and closed batches wait in a FIFO. Each completed task dispatches the next
-// one at once. Rows waiting per model are bounded (queueBound → 503), and
+// task carries at most one batch per model, so an A/B split costs one thread
+// hop, not two. While every worker is busy, rows keep accumulating; a batch
+// closes when it reaches batchMaxSize rows or when it is batchMaxDelayMs old
+// and another row arrives, and closed batches wait in a FIFO. Each completed
+// task dispatches the next one at once. Rows waiting per model are bounded (queueBound → 503), and
 // every row carries a deadline that a sweep enforces wherever the row is.
 //
 // Dispatch hands the pool the batches, which copies their rows into a worker's
 // shared task slot (engine/batch_slots.ts): the batch keeps its buffer, zeroed
 // right after the copy for its next use, and the CTRs are read out of the
-// slot when the reply comes. Nothing is transferred or allocated per batch.
+// slot when the reply comes. No ArrayBuffer is transferred or allocated per
+// batch.
 import type { ErrorCode } from './error_codes.js';
 import type { PredictFields } from './feature_encoder.js';
 import type { InferencePool, ReplySink } from './inference_pool.js';
