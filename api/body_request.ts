@@ -3,7 +3,7 @@
 // are answered with the spec's body; `onError` lets subclasses count them.
 // Headers must be read in the constructor: uWS's HttpRequest is only valid
 // inside the route handler. (node:http serves the same interface:
-// native-free-ts/node_http_app.ts.)
+// native-free-ts/transport/node_http_app.ts.)
 import type { ErrorCode } from '../engine/error_codes.js';
 import { BodyKind, bodyKindOf, decodeBody, wantsMsgpack } from './http_codec.js';
 import { InvalidField } from './request_validation.js';

@@ -1,6 +1,6 @@
 // The part of uWebSockets.js's HTTP interface the route handlers use. uWS's
 // own HttpRequest, HttpResponse and TemplatedApp satisfy these as they are
-// (no wrapper on the uWS path); native-free-ts/node_http_app.ts implements
+// (no wrapper on the uWS path); native-free-ts/transport/node_http_app.ts implements
 // them over node:http, so both front ends run the same handlers.
 
 /** Valid only inside the route handler, as in uWS. */

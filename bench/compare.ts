@@ -15,7 +15,7 @@ import { num, parseCli, parseCommon, runMain, UsageError, type CommonConfig } fr
 import { resultPath, table, writeResult, fmt } from './lib/report.js';
 import { runInfo } from './lib/run_info.js';
 import { startServer } from './lib/server_proc.js';
-import { benchRoot, targetSpec, type TargetName } from './lib/targets.js';
+import { benchRoot, entryAlternatives, targetSpec } from './lib/targets.js';
 import { buildTree, prepareWorktree, removeWorktree, resolveCommit, type BuiltTree } from './lib/worktree.js';
 import { p99Verdict, ratioStats, median, throughputVerdict, type Verdict } from './lib/gate_stats.js';
 import { runLoad, type LoadResult } from './lib/load_runner.js';
@@ -38,10 +38,6 @@ const USAGE = `usage: npm run bench:compare -- --base <git ref> [options]
   plus loadgen options: --target (engine), --duration (6, per round), --warmup (1, per run), --connections, --kind, --format, --model, --server-env …`;
 
 interface SideRun { side: 'base' | 'head'; round: number; open: LoadResult; closed?: LoadResult }
-
-const ENTRY: Record<TargetName, string> = {
-  engine: 'dist/api/main.js', echo: 'dist/bench/peers/echo.js', fastify: 'dist/bench/peers/fastify_ort.js', 'native-free': 'dist/native-free-ts/main.js',
-};
 
 runMain(async () => {
   const v = parseCli({
@@ -69,7 +65,7 @@ runMain(async () => {
   if (tputThreshold >= 1) throw new UsageError('--tput-threshold must be below 1');
   const log = (l: string) => console.error(`[compare] ${l}`);
   const repo = benchRoot();
-  const entries = [ENTRY[cfg.target]];
+  const entries = [entryAlternatives(cfg.target)];
 
   const base = prepareWorktree(repo, v.base, entries, log);
   let head: BuiltTree;

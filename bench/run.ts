@@ -2,15 +2,14 @@
 // maximum throughput, then an open-loop sweep of offered rates, in one run on
 // one machine; a table, our figures as ratios to each peer, a JSON result and
 // an SVG chart of latency percentiles against offered load.
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { measure, poolFor } from './lib/measure.js';
 import { parseCli, parseCommon, runMain, UsageError } from './lib/options.js';
 import { resultPath, RESULT_HEADER, resultRow, table, writeResult, fmt } from './lib/report.js';
 import { runInfo } from './lib/run_info.js';
 import { PALETTE, PERCENTILE_DASH, renderChart, type Series } from './lib/svg_chart.js';
 import { withTarget } from './lib/target_session.js';
-import { benchRoot, isTargetName, TARGET_LABELS, type TargetName } from './lib/targets.js';
+import { benchRoot, builtEntry, isTargetName, TARGET_LABELS, type TargetName } from './lib/targets.js';
 import type { LoadResult } from './lib/load_runner.js';
 import { measureOrtBatch, type OrtBatchResult } from './peers/ort_batch.js';
 
@@ -39,7 +38,7 @@ runMain(async () => {
   const cfg = parseCommon(v);
   if (cfg.model === '') cfg.model = undefined;
   const root = benchRoot();
-  const built = (t: TargetName) => existsSync(join(root, { engine: 'dist/api/main.js', echo: 'dist/bench/peers/echo.js', fastify: 'dist/bench/peers/fastify_ort.js', 'native-free': 'dist/native-free-ts/main.js' }[t]));
+  const built = (t: TargetName) => builtEntry(t, root) !== undefined;
   const targets = ((v.targets as string | undefined)?.split(',') ?? ['engine', 'echo', 'fastify', 'native-free'].filter((t) => built(t as TargetName))).map((t) => {
     if (!isTargetName(t)) throw new UsageError(`unknown target ${t}`);
     return t;

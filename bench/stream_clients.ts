@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { WsClient } from '../test/support/ws_client.js';
+import { WsClient } from './lib/ws_client.js';
 import { startServer } from './lib/server_proc.js';
 
 const args = process.argv.slice(2);
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   // Baselines and the MLflow store of this run go to a scratch folder, not the checkout.
   const scratch = mkdtempSync(join(tmpdir(), 'ctr-stream-bench-'));
   const server = await startServer({
-    name: 'engine', command: [process.execPath, 'dist/api/main.js'], cwd: root,
+    name: 'engine', command: [process.execPath, 'dist/bin/ctr-engine.js'], cwd: root,
     env: { MONITOR_TICK_MS: opt('tick-ms', '1000'), DATA_DIR: scratch, MLFLOW_TRACKING_URI: `file:${join(scratch, 'mlruns')}` },
   });
   const base = `127.0.0.1:${server.port}`;

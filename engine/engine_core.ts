@@ -1,5 +1,5 @@
-// Everything a front end serves from, wired once for both of them (api/ on
-// uWebSockets.js, native-free-ts/ on node:http): the model registry and A/B
+// Everything a front end serves from, wired once for every front end (the
+// composition root, bin/, puts one in front of it): the model registry and A/B
 // router, the shared-memory telemetry and the coordinator thread (windows,
 // drift, health, MLflow), the Piscina inference pool and the batcher. A front
 // end adds routes and a listening socket; nothing here knows the transport.
@@ -9,6 +9,7 @@ import { AbRouter } from './ab_router.js';
 import { Batcher, type InFlightTask } from './batcher.js';
 import { projectRoot, type ServerConfig } from './config.js';
 import { startMonitor, type Monitor } from './coordinator/index.js';
+import type { InferenceBackendRef } from './inference_backend.js';
 import { InferencePool } from './inference_pool.js';
 import { loadModelRegistry, type ModelRegistry } from './model_registry.js';
 import type { ServingObserver } from './serving_observer.js';
@@ -69,7 +70,8 @@ export function runParams(cfg: ServerConfig): Record<string, string> {
   };
 }
 
-export async function startEngineCore(cfg: ServerConfig): Promise<EngineCore> {
+/** `backend` is the inference backend the composition root chose for cfg.inferenceBackend. */
+export async function startEngineCore(cfg: ServerConfig, backend: InferenceBackendRef): Promise<EngineCore> {
   const registry = loadModelRegistry(cfg.modelsDir);
   const router = new AbRouter(registry.models, cfg.abWeights);
   // Shards for replacements too: a new worker may start before its predecessor's shard is released.
@@ -105,7 +107,7 @@ export async function startEngineCore(cfg: ServerConfig): Promise<EngineCore> {
     batchMaxSize: cfg.batchMaxSize,
     intraOpThreads: cfg.intraOpThreads,
     injectInferenceDelayMs: cfg.injectInferenceDelayMs,
-    backend: cfg.inferenceBackend,
+    backend,
     telemetry,
   });
   const reportWorkers = () => monitor.setWorkersAlive(pool.threadsAlive, cfg.workers);

@@ -17,7 +17,7 @@ import { Piscina } from 'piscina';
 import type { MessagePort } from 'node:worker_threads';
 import { BatchSlots, CTL_PARTS, CTL_PART_BASE, CTL_WARM_UP, PART_FIELDS, PART_MODEL, PART_OLDEST_ENQUEUED_AT, PART_ROWS } from './batch_slots.js';
 import { ATTACH, okReply, type AttachMessage, type InferenceReply, type ReplyMessage, type SlotsSetup, type TaskMessage } from './inference_task.js';
-import type { InferenceBackend } from './config.js';
+import type { InferenceBackendRef } from './inference_backend.js';
 import type { ModelRegistry } from './model_registry.js';
 import type { TelemetryBuffers } from './telemetry/index.js';
 import { BACKGROUND_THREAD_LIMITS } from './thread_heap.js';
@@ -29,8 +29,8 @@ export interface InferencePoolOptions {
   batchMaxSize: number;
   intraOpThreads: number;
   injectInferenceDelayMs: number;
-  /** Who runs the models: onnxruntime-node or the pure-TypeScript evaluator. */
-  backend: InferenceBackend;
+  /** Who runs the models (onnxruntime-node or the pure-TypeScript evaluator), chosen by the composition root. */
+  backend: InferenceBackendRef;
   telemetry: TelemetryBuffers;
 }
 

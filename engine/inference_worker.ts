@@ -7,13 +7,12 @@
 // and replies with the slot's number (an object only when a part failed), so
 // neither an ArrayBuffer nor an object crosses threads per batch.
 //
-// The sessions are onnxruntime-node's (INFERENCE_BACKEND=ort) or the pure
-// TypeScript evaluator's (ts, native-free-ts/onnx_session.ts). Each is
-// imported only when chosen, so the ts backend never loads the native addon.
-import type * as Ort from 'onnxruntime-node';
+// Who runs the models is the backend the composition root chose
+// (engine/inference_backend.ts): this worker imports the module it was given,
+// so the ts backend never loads the native addon.
 import { Piscina } from 'piscina';
 import { MessageChannel, parentPort, threadId } from 'node:worker_threads';
-import type { InferenceBackend } from './config.js';
+import type { InferenceBackendModule, InferenceBackendRef, ModelRunner, Outputs } from './inference_backend.js';
 import { claimWorkerShard, type TelemetryBuffers } from './telemetry/index.js';
 import type { WorkerModelSpec } from './model_registry.js';
 import { BatchSlots, CTL_PARTS, CTL_PART_BASE, CTL_WARM_UP, PART_FIELDS, PART_MODEL, PART_OLDEST_ENQUEUED_AT, PART_ROWS } from './batch_slots.js';
@@ -23,55 +22,34 @@ interface WorkerInit {
   models: WorkerModelSpec[];
   intraOpThreads: number;
   injectInferenceDelayMs: number;
-  backend: InferenceBackend;
+  backend: InferenceBackendRef;
   telemetry: TelemetryBuffers;
 }
-
-/** A model's outputs by name; only `data` is read. */
-type Outputs = Record<string, { readonly data: unknown }>;
-/** Runs model `model` on `input`: rows × width floats, row-major. */
-type RunModel = (model: number, input: Float32Array, rows: number) => Promise<Outputs> | Outputs;
 
 const init = Piscina.workerData as WorkerInit;
 // This thread's telemetry shard (a no-op recorder when monitoring is off).
 const recorder = claimWorkerShard(init.telemetry, threadId);
 const specs = init.models;
-const fetches = specs.map((m) => [m.outputName]);
-
-async function openOrt(): Promise<RunModel> {
-  const ort: typeof Ort = await import('onnxruntime-node');
-  const sessions = await Promise.all(
-    specs.map((m) =>
-      ort.InferenceSession.create(m.onnxPath, {
-        intraOpNumThreads: init.intraOpThreads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-      }),
-    ),
-  );
-  // Returns ORT's own promise: no extra async frame per batch.
-  return (model, input, rows) =>
-    sessions[model].run({ [specs[model].inputName]: new ort.Tensor('float32', input, [rows, specs[model].width]) }, fetches[model]);
-}
-
-async function openTs(): Promise<RunModel> {
-  const { TsInferenceSession } = await import('../native-free-ts/onnx_session.js');
-  const sessions = await Promise.all(specs.map((m) => TsInferenceSession.create(m.onnxPath)));
-  return (model, input, rows) =>
-    sessions[model].runSync({ [specs[model].inputName]: { data: input, dims: [rows, specs[model].width] } }, fetches[model]);
-}
 
 // A backend that cannot open the models (addon missing, unsupported operator)
 // fails every batch with the reason: the warm-up reports it and the server
 // exits saying why, where a throw here would have Piscina restart the worker
 // in a loop and the server wait for readiness forever.
-const runModel: RunModel = await (init.backend === 'ts' ? openTs() : openOrt()).catch((err: unknown): RunModel => {
-  const reason = `the ${init.backend} backend cannot open the models: ${(err as Error)?.message ?? err}`;
-  return () => {
-    throw new Error(reason);
-  };
-});
+async function openBackend(): Promise<{ runners: ModelRunner[]; readsSharedMemory: boolean }> {
+  try {
+    const backend = (await import(init.backend.moduleUrl)) as InferenceBackendModule;
+    const runners = await Promise.all(specs.map((m) => backend.openModel(m, { intraOpThreads: init.intraOpThreads })));
+    return { runners, readsSharedMemory: backend.readsSharedMemory };
+  } catch (err) {
+    const reason = `the ${init.backend.name} backend cannot open the models: ${(err as Error)?.message ?? err}`;
+    const fail: ModelRunner = () => {
+      throw new Error(reason);
+    };
+    return { runners: specs.map(() => fail), readsSharedMemory: true };
+  }
+}
+const backend = await openBackend();
+const runners = backend.runners;
 
 // Blocks this thread like a slow model would (fault injection only).
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
@@ -105,7 +83,7 @@ async function runPart(model: number, input: Float32Array, rows: number, ctr: Fl
   let error: string | null = null;
   try {
     if (init.injectInferenceDelayMs > 0) blockFor(init.injectInferenceDelayMs);
-    const out = await runModel(model, input, rows);
+    const out: Outputs = await runners[model](input, rows);
     writeCtr(spec, out[spec.outputName].data, rows, ctr);
   } catch (err) {
     // One model's failure must not fail the other models' rows in this task.
@@ -121,17 +99,17 @@ async function runPart(model: number, input: Float32Array, rows: number, ctr: Fl
 
 // The link's task slots, from the first message on the port.
 let slots: BatchSlots | null = null;
-// onnxruntime-node 1.30 takes a SharedArrayBuffer-backed Tensor but its run()
-// fails with "Invalid argument", so for ORT each slot's inputs are copied into
-// a plain twin of the slots (allocated once; one region per slot and model, so
-// a task queued behind another never overwrites inputs that ORT has yet to
-// read: run() reads them in a later setImmediate). The ts evaluator reads the
-// shared view directly.
+// A backend that cannot read shared memory (onnxruntime-node 1.30 takes a
+// SharedArrayBuffer-backed Tensor but its run() fails with "Invalid
+// argument") gets each slot's inputs copied into a plain twin of the slots
+// (allocated once; one region per slot and model, so a task queued behind
+// another never overwrites inputs that ORT has yet to read: run() reads them
+// in a later setImmediate). The ts evaluator reads the shared view directly.
 let plain: BatchSlots | null = null;
 
 function setUp(msg: SlotsSetup): void {
   slots = new BatchSlots(msg.slots);
-  plain = init.backend === 'ts' ? null : slots.plainTwin();
+  plain = backend.readsSharedMemory ? null : slots.plainTwin();
 }
 
 /** The first `used` floats of a slot's input for `model`, in memory the backend can read. */

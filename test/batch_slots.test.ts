@@ -15,8 +15,9 @@ import type { DirectReply, DirectTask } from '../engine/inference_task.js';
 import { loadModelRegistry, type LoadedModel, type ModelRegistry } from '../engine/model_registry.js';
 import { createTelemetry } from '../engine/telemetry/index.js';
 import { createTrafficSampler, mulberry32, type DemoRequest } from '../engine/traffic_sampler.js';
-import { TsInferenceSession } from '../native-free-ts/onnx_session.js';
+import { TsInferenceSession } from '../native-free-ts/evaluator/session.js';
 import { startServerProcess } from './support/server_process.js';
+import { BACKENDS } from '../bin/start_server.js';
 import { TestClient } from './support/http_client.js';
 
 interface Region { name: string; start: number; end: number }
@@ -175,7 +176,7 @@ for (const backend of ['ort', 'ts'] as const) {
     const WORKERS = 2, SLOTS = 3, MAX_ROWS = 8, TASKS = 60;
     const telemetry = createTelemetry({ models: registry.models.map((m) => m.name), workerShards: WORKERS + 2, enabled: false });
     const pool = new InferencePool<PoolTask>(registry, {
-      workers: WORKERS, tasksPerWorker: SLOTS, batchMaxSize: MAX_ROWS, intraOpThreads: 1, injectInferenceDelayMs: 0, backend, telemetry,
+      workers: WORKERS, tasksPerWorker: SLOTS, batchMaxSize: MAX_ROWS, intraOpThreads: 1, injectInferenceDelayMs: 0, backend: BACKENDS[backend], telemetry,
     });
     const sampler = createTrafficSampler({ seed: 31 });
     const rand = mulberry32(32);
@@ -253,7 +254,7 @@ test('pool: a part that fails comes back as an error for that part only, in warm
   const broken = Object.create(registry) as ModelRegistry;
   broken.workerSpecs = () => registry.workerSpecs().map((w) => (w.index === 1 ? { ...w, outputColumn: 7 } : w));
   const telemetry = createTelemetry({ models: registry.models.map((m) => m.name), workerShards: 3, enabled: false });
-  const pool = new InferencePool<string>(broken, { workers: 1, tasksPerWorker: 1, batchMaxSize: 4, intraOpThreads: 1, injectInferenceDelayMs: 0, backend: 'ort', telemetry });
+  const pool = new InferencePool<string>(broken, { workers: 1, tasksPerWorker: 1, batchMaxSize: 4, intraOpThreads: 1, injectInferenceDelayMs: 0, backend: BACKENDS.ort, telemetry });
   const keepAlive = setInterval(() => {}, 1000);
   try {
     await assert.rejects(pool.warmUp(), new RegExp(`model ${registry.models[1].name} failed its warm-up inference: .*column 7 is not there`));

@@ -15,7 +15,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { projectRoot } from '../engine/config.js';
-import { startStreamHarness, type StreamHarness } from '../api/stream/dev_server.js';
+import { startStreamHarness, type StreamHarness } from './support/stream_harness.js';
 import { createTrafficSampler } from '../engine/traffic_sampler.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -18,7 +18,7 @@ import { projectRoot } from '../engine/config.js';
 import { FeatureEncoder } from '../engine/feature_encoder.js';
 import { readManifest } from '../engine/manifest.js';
 import { createTrafficSampler, mulberry32 } from '../engine/traffic_sampler.js';
-import { OnnxModelError, OnnxOpError, TsInferenceSession, zipMapRows, type TsTensor } from '../native-free-ts/onnx_session.js';
+import { OnnxModelError, OnnxOpError, TsInferenceSession, zipMapRows, type TsTensor } from '../native-free-ts/evaluator/session.js';
 import { appendGraphOutputs, buildModel, DT, treeAttrs, type AttrValue, type ModelSpec, type NodeSpec, type TreeNode, type TreeVote } from './support/onnx_builder.js';
 
 const ROOT = projectRoot();

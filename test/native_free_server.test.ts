@@ -3,7 +3,7 @@
 // msgpack, batches, every request error, admin token, monitoring), the
 // stream refused with a spec error saying why, no native addon in the
 // process, its statistics intact after bad input; and FRONT_END's choices in
-// api/main.ts when a native addon cannot load.
+// bin/ctr-engine.ts when a native addon cannot load.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { createTrafficSampler } from '../engine/traffic_sampler.js';
 import { startServerProcess, type ServerProcess } from './support/server_process.js';
 import { TestClient, type Reply } from './support/http_client.js';
 import { assertError, assertStillServing, describeRequestErrors, GOOD } from './support/request_errors.js';
-import { WsClient, WsHandshakeError } from './support/ws_client.js';
+import { WsClient, WsHandshakeError } from '../bench/lib/ws_client.js';
 
 const TOKEN = 'native-free-admin';
 const AUTH = { authorization: `Bearer ${TOKEN}` };

@@ -1,15 +1,15 @@
 // WS /monitoring/stream against a uWS app fed by the synthetic monitor, with a
-// real WebSocket client (test/support/ws_client.ts): hello and cadence,
+// real WebSocket client (bench/lib/ws_client.ts): hello and cadence,
 // aggregation over coarse intervals, model filter and query validation,
 // msgpack = JSON, alert frames, one encoding per distinct frame, slow
 // consumers skipped and closed without growing the server, idle pings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { unpack } from 'msgpackr';
-import { startStreamHarness, type StreamHarness } from '../api/stream/dev_server.js';
+import { startStreamHarness, type StreamHarness } from './support/stream_harness.js';
 import { streamPrometheusText } from '../api/stream/prometheus.js';
 import { SLOW_CLOSE_CODE } from '../api/stream/hub.js';
-import { WsClient, WsHandshakeError, type WsMessage } from './support/ws_client.js';
+import { WsClient, WsHandshakeError, type WsMessage } from '../bench/lib/ws_client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const json = (m: WsMessage): any => (m.binary ? unpack(m.data) : JSON.parse(m.data.toString('utf8')));

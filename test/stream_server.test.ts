@@ -11,7 +11,7 @@ import { unpack } from 'msgpackr';
 import { createTrafficSampler } from '../engine/traffic_sampler.js';
 import { startServerProcess, type ServerProcess } from './support/server_process.js';
 import { TestClient } from './support/http_client.js';
-import { WsClient, type WsMessage } from './support/ws_client.js';
+import { WsClient, type WsMessage } from '../bench/lib/ws_client.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'ctr-stream-'));
 let server: ServerProcess;

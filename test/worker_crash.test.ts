@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../engine/config.js';
-import { startServer } from '../api/start_server.js';
+import { startServer } from '../bin/start_server.js';
 import { TestClient } from './support/http_client.js';
 
 const GOOD = { user_id: 'user_1', ad_id: 'ad_1', device: 'mobile', placement: 'header', model: 'logistic' };

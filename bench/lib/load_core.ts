@@ -15,9 +15,10 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { encodeHistogram, newHistogram, recordMs } from './histogram.js';
 import { HttpParseError, parseResponses } from './http_parse.js';
-import type { RunCounts } from './load_runner.js';
+import type { LoadMode, RunCounts, SliceSpec } from './load_types.js';
 
-export type LoadMode = 'open' | 'closed';
+export type { LoadMode } from './load_types.js';
+
 
 export interface ThreadSpec {
   host: string;
@@ -37,12 +38,7 @@ export interface ThreadSpec {
   thread: number;
   threads: number;
   requests: Buffer[];
-  /**
-   * Duty cycle (open loop): offer `rate` only during [onFromMs, onFromMs + onMs)
-   * of every `periodMs`, nothing in between. Two generators with opposite
-   * phases interleave two servers finely, so both see the same machine.
-   */
-  slice?: { periodMs: number; onFromMs: number; onMs: number };
+  slice?: SliceSpec;
   /** Keep the body of the first response, to show in the report. */
   keepSample: boolean;
 }

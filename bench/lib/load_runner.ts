@@ -4,81 +4,17 @@
 // generator on one or more threads, whose histograms and counts are merged.
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { decodeHistogram, newHistogram, summarize, type Histogram, type LatencySummary } from './histogram.js';
-import { runThread, type LoadMode, type ThreadResult, type ThreadSpec } from './load_core.js';
+import { decodeHistogram, newHistogram, summarize, type Histogram } from './histogram.js';
+import { runThread, type ThreadResult, type ThreadSpec } from './load_core.js';
+import { addCounts, type GeneratorOutput, type LoadOptions, type LoadResult, type OpenTool } from './load_types.js';
 import { NoCompilerError, openLoopBinary, runNativeOpenLoop } from './openloop_native.js';
 import { cpuTicks, type ProcSample } from './proc_stats.js';
-import { watchWindow, type ServerView } from './server_view.js';
+import { watchWindow } from './server_view.js';
 
-/** Open-loop generator: 'c' = bench/native/openloop.c (µs pacing), 'js' = load_core.ts (1 ms timer). */
-export type OpenTool = 'c' | 'js';
+export type { LoadOptions, LoadResult, OpenTool } from './load_types.js';
 
-export interface LoadOptions {
-  host: string;
-  port: number;
-  mode: LoadMode;
-  /** Offered rate, requests/s (open loop only). */
-  rate: number;
-  connections: number;
-  threads: number;
-  warmupMs: number;
-  durationMs: number;
-  drainMs?: number;
-  requests: Buffer[];
-  rowsPerRequest: number;
-  /** Server pid, to report its CPU use over the run. */
-  serverPid?: number;
-  keepSample?: boolean;
-  /** Shared start time (performance.timeOrigin-based epoch ms), to line up concurrent runs. */
-  startAt?: number;
-  slice?: ThreadSpec['slice'];
-  /** Open-loop generator (default 'c'). */
-  openTool?: OpenTool;
-  /** The server's coordinator tick (MONITOR_TICK_MS), for reading its /metrics at the window's edges; 1000. */
-  serverTickMs?: number;
-  /** C generator's wake-up quantum, µs (CommonConfig.openQuantumUs; 0: wake for every request). */
-  openQuantumUs?: number;
-}
 
-export interface LoadResult {
-  tool: 'ctr-loadgen' | 'ctr-openloop-c' | 'wrk';
-  mode: LoadMode;
-  offeredRate: number | null;
-  connections: number;
-  threads: number;
-  warmupS: number;
-  durationS: number;
-  /** 2xx answers per second over the measured window. */
-  throughput: number;
-  rowsPerRequest: number;
-  rowsPerSec: number;
-  requests: { offered: number; completed: number; ok: number };
-  statuses: Record<string, number>;
-  errors: Record<string, number>;
-  errorCount: number;
-  /**
-   * Open loop: from the scheduled send time, less the generator's own
-   * lateness (JS: from its first wake-up at or after it; C: less its measured
-   * send lateness); waits for a free connection count. Closed loop: send → answer.
-   */
-  latency: LatencySummary;
-  /** Open loop: from the scheduled time itself, the generator's own lateness included (JS: its up-to-1 ms timer granularity). */
-  strict: LatencySummary;
-  /** Send → answer, whatever the schedule said (the coordinated-omission view, for contrast). */
-  service: LatencySummary;
-  /**
-   * JS generator: scheduled → first generator wake-up (its own lateness).
-   * C generator: scheduled → actual send (waits for a free connection included).
-   */
-  sendLag: LatencySummary;
-  /** C generator: actual send − max(scheduled, a connection free): its own lateness alone. */
-  selfLag?: LatencySummary;
-  generator: { cpuCores: number; eluMax: number; bottleneck: boolean; note: string; backlogMax: number };
-  server?: { cpuCores: number; rssMB: number };
-  /** The server's own stage latencies over the measured window (servers with GET /metrics: engine, native-free). */
-  serverView?: ServerView;
-  sample?: string;
-}
+
 
 function runWorker(spec: ThreadSpec): Promise<ThreadResult> {
   return new Promise((resolve, reject) => {
@@ -88,34 +24,7 @@ function runWorker(spec: ThreadSpec): Promise<ThreadResult> {
   });
 }
 
-/** Counts over the measured window, as every generator reports them. */
-export interface RunCounts {
-  /** Scheduled (open loop; unsent ones included) or sent (closed loop). */
-  offered: number;
-  /** Answered or failed (errors by kind); unsent slots are not in it. */
-  completed: number;
-  ok: number;
-  statuses: Record<string, number>;
-  errors: Record<string, number>;
-  /** Most due requests ever waiting for a free connection at once (open loop). */
-  backlogMax: number;
-  sample?: string;
-}
 
-/** What a generator hands back; runLoad adds the figures common to all. */
-export interface GeneratorOutput extends RunCounts {
-  tool: LoadResult['tool'];
-  threads: number;
-  latency: Histogram;
-  strict: Histogram;
-  service: Histogram;
-  sendLag: Histogram;
-  selfLag?: Histogram;
-  cpuCores: number;
-  eluMax: number;
-  bottleneck: boolean;
-  note: string;
-}
 
 let warnedNoCompiler = false;
 /** 'c' when the C generator is (or can be) built; otherwise 'js', with a warning once. */
@@ -220,10 +129,6 @@ async function runJs(o: LoadOptions): Promise<GeneratorOutput> {
   };
 }
 
-/** Adds every count of `from` into `into`. */
-export function addCounts(into: Record<string, number>, from: Record<string, number>): void {
-  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
-}
 
 const round = (x: number) => Math.round(x);
 const round2 = (x: number) => Math.round(x * 100) / 100;

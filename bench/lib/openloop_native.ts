@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { newHistogram, type Histogram } from './histogram.js';
-import { addCounts, type GeneratorOutput, type LoadOptions, type RunCounts } from './load_runner.js';
+import { addCounts, type GeneratorOutput, type LoadOptions, type RunCounts } from './load_types.js';
 
 const SOURCE = fileURLToPath(new URL('../../../bench/native/openloop.c', import.meta.url));
 const BINARY = fileURLToPath(new URL('../native/openloop', import.meta.url));

@@ -3,7 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { BodyFormat, RequestKind } from './request_pool.js';
 import { isTargetName, type TargetName } from './targets.js';
-import type { OpenTool } from './load_runner.js';
+import type { OpenTool } from './load_types.js';
 
 export const COMMON_OPTIONS = {
   target: { type: 'string', default: 'engine' },

@@ -31,6 +31,28 @@ export interface TargetOptions {
   scratch?: string;
 }
 
+/**
+ * Where each target's entry point is in a built tree, newest layout first: a
+ * base ref from before the composition root (bin/) has the older entries, so
+ * the gate can compare across the move.
+ */
+export const TARGET_ENTRIES: Record<TargetName, readonly { entry: string; env?: Record<string, string> }[]> = {
+  engine: [{ entry: 'dist/bin/ctr-engine.js' }, { entry: 'dist/api/main.js' }],
+  echo: [{ entry: 'dist/bench/peers/echo.js' }],
+  fastify: [{ entry: 'dist/bench/peers/fastify_ort.js' }],
+  'native-free': [{ entry: 'dist/bin/ctr-engine.js', env: { FRONT_END: 'native-free' } }, { entry: 'dist/native-free-ts/main.js' }],
+};
+
+/** The entry files that may serve `name` in a tree (any one of them will do). */
+export function entryAlternatives(name: TargetName): string[] {
+  return TARGET_ENTRIES[name].map((e) => e.entry);
+}
+
+/** The built entry of `name` under `root`, or undefined when none of its entries is built. */
+export function builtEntry(name: TargetName, root: string): { entry: string; env?: Record<string, string> } | undefined {
+  return TARGET_ENTRIES[name].find((e) => existsSync(join(root, e.entry)));
+}
+
 export function isTargetName(s: string): s is TargetName {
   return (TARGETS as readonly string[]).includes(s);
 }
@@ -40,27 +62,21 @@ export function targetSpec(name: TargetName, o: TargetOptions = {}): ServerSpec 
   const scratch = o.scratch ?? join(root, 'bench/results/scratch');
   mkdirSync(scratch, { recursive: true });
   const node = process.execPath;
-  const env = { ...o.env };
-  let entry: string;
+  const built = builtEntry(name, root);
+  if (built === undefined) throw new Error(`${name}: none of ${entryAlternatives(name).join(', ')} exists in ${root} (build with npx tsc -p . there)`);
+  const env: Record<string, string> = { ...built.env, ...o.env };
   switch (name) {
     case 'engine':
-      entry = 'dist/api/main.js';
       // Server working files (mlruns, data) go to the scratch folder, not the tree.
       env.DATA_DIR ??= join(scratch, 'data');
       break;
-    case 'echo':
-      entry = 'dist/bench/peers/echo.js';
-      break;
     case 'fastify':
-      entry = 'dist/bench/peers/fastify_ort.js';
       env.BENCH_MODEL ??= o.model ?? 'xgboost';
       env.MODELS_DIR ??= join(root, 'engine/models');
       break;
-    case 'native-free':
-      entry = 'dist/native-free-ts/main.js';
+    default:
       break;
   }
-  const file = join(root, entry);
-  if (!existsSync(file)) throw new Error(`${name}: ${file} does not exist (build with npx tsc -p . in ${root})`);
+  const file = join(root, built.entry);
   return { name, command: [node, file], cwd: scratch, env };
 }

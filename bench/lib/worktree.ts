@@ -18,20 +18,25 @@ export function resolveCommit(repo: string, ref: string): string {
   }
 }
 
+/** Entry points a build must emit: each item is met when any one of its alternatives exists (layouts differ across refs). */
+export type EntryAlternatives = readonly string[];
+
+const emitted = (root: string, alternatives: EntryAlternatives) => alternatives.some((e) => existsSync(join(root, e)));
+
 /** Compiles a tree with the main tree's TypeScript. Others' half-written files may fail to type-check; what matters is that the entry points were emitted. */
-export function buildTree(root: string, tscFrom: string, entries: string[], log: (l: string) => void): void {
+export function buildTree(root: string, tscFrom: string, entries: EntryAlternatives[], log: (l: string) => void): void {
   const tsc = join(tscFrom, 'node_modules/typescript/bin/tsc');
   const r = spawnSync(process.execPath, [tsc, '-p', '.'], { cwd: root, encoding: 'utf8' });
-  const missing = entries.filter((e) => !existsSync(join(root, e)));
+  const missing = entries.filter((e) => !emitted(root, e)).map((e) => e.join(' or '));
   if (r.status !== 0) log(`tsc reported errors in ${root} (exit ${r.status}); continuing as the entry points were emitted:\n${(r.stdout + r.stderr).split('\n').slice(0, 8).join('\n')}`);
   if (missing.length > 0) throw new Error(`build of ${root} did not produce ${missing.join(', ')}`);
 }
 
-export function prepareWorktree(repo: string, ref: string, entries: string[], log: (l: string) => void): BuiltTree {
+export function prepareWorktree(repo: string, ref: string, entries: EntryAlternatives[], log: (l: string) => void): BuiltTree {
   const commit = resolveCommit(repo, ref);
   const dir = join(tmpdir(), `ctr-bench-${commit.slice(0, 12)}`);
   const marker = join(dir, '.bench-built');
-  if (existsSync(marker) && readFileSync(marker, 'utf8') === commit && entries.every((e) => existsSync(join(dir, e)))) {
+  if (existsSync(marker) && readFileSync(marker, 'utf8') === commit && entries.every((e) => emitted(dir, e))) {
     log(`reusing built worktree ${dir}`);
     return { root: dir, commit, label: ref, reused: true };
   }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { TsInferenceSession } from '../../native-free-ts/onnx_session.js';
+import { TsInferenceSession } from '../../native-free-ts/evaluator/session.js';
 import { resultPath, table, writeResult } from '../lib/report.js';
 import { sampleRequests } from '../lib/request_pool.js';
 import { benchRoot } from '../lib/targets.js';

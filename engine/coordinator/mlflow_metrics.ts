@@ -1,18 +1,11 @@
 // What the coordinator hands MLflow each flush, and the MLflow health check.
 // Pure functions over a snapshot, so the key set is testable without a thread.
-import { DRIFT_SEVERITY_VALUE, HEALTH_VALUE, toMetricKey, type MlflowSinkStats } from '../mlflow/index.js';
-import type { CheckStatus, HealthCheck, LatencyBlock, ModelSnapshot, Snapshot, StatsBlock } from './snapshot.js';
+import { DRIFT_SEVERITY_VALUE, HEALTH_VALUE, toMetricKey } from '../mlflow/index.js';
+import type { CheckStatus, HealthCheck, LatencyBlock, MlflowStatus, ModelSnapshot, Snapshot, StatsBlock } from './snapshot.js';
+
+export type { MlflowStatus } from './snapshot.js';
 
 /** The sink's stats plus the coordinator's own flush bookkeeping, as carried in snapshot.mlflow. */
-export interface MlflowStatus extends MlflowSinkStats {
-  experimentName: string;
-  flushIntervalMs: number;
-  /** Pending batches kept per model before the oldest is dropped. */
-  bufferLimit: number;
-  /** Flushes recorded so far (the next step number of every run). */
-  flushes: number;
-  lastFlushAt: number | null;
-}
 
 const STAGES = ['queue_wait', 'inference', 'end_to_end'] as const;
 const LATENCY_FIELDS = ['avg', 'p50', 'p95', 'p99', 'p999', 'max'] as const;

@@ -2,9 +2,18 @@
 // serves from. Types only: one shape shared by the thread, the monitor and the
 // body builders.
 import type { ErrorCode } from '../telemetry/layout.js';
-import type { MlflowStatus } from './mlflow_metrics.js';
+import type { MlflowSinkStats } from '../mlflow/index.js';
 
-export type { MlflowStatus } from './mlflow_metrics.js';
+/** The MLflow sink as the snapshot reports it. */
+export interface MlflowStatus extends MlflowSinkStats {
+  experimentName: string;
+  flushIntervalMs: number;
+  /** Pending batches kept per model before the oldest is dropped. */
+  bufferLimit: number;
+  /** Flushes recorded so far (the next step number of every run). */
+  flushes: number;
+  lastFlushAt: number | null;
+}
 
 /** Latency of one stage, in ms. avg is exact (kept as a sum); the rest are HDR values within 0.1 %. */
 export interface LatencyBlock {

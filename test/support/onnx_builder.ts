@@ -6,7 +6,7 @@
 import {
   ATTRIBUTE, ATTRIBUTE_TYPE, DATA_TYPE, DIMENSION, GRAPH, MODEL, NODE, OPSET_ID, SHAPE, TENSOR, TYPE, TYPE_MAP,
   TYPE_SEQUENCE, TYPE_TENSOR, VALUE_INFO,
-} from '../../native-free-ts/onnx/onnx_fields.js';
+} from '../../native-free-ts/evaluator/onnx_fields.js';
 
 /** Appends protobuf fields to a growing byte list. */
 class Writer {

@@ -1,19 +1,21 @@
-// Runs the real server (`node dist/api/main.js`, or the native-free one,
-// `node dist/native-free-ts/main.js`) as a child process on a free loopback
-// port and waits until it reports ready.
+// Runs the real server (`node dist/bin/ctr-engine.js`, with the uWS front end
+// or, for entry 'native-free', FRONT_END=native-free) as a child process on a
+// free loopback port and waits until it reports ready.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+const ENTRY = fileURLToPath(new URL('../../bin/ctr-engine.js', import.meta.url));
+/** The environment each entry adds (the test's own env wins). */
 const ENTRIES = {
-  api: fileURLToPath(new URL('../../api/main.js', import.meta.url)),
-  'native-free': fileURLToPath(new URL('../../native-free-ts/main.js', import.meta.url)),
+  api: {},
+  'native-free': { FRONT_END: 'native-free' },
 };
 
 export interface ServerProcessOptions {
-  /** Which entry point: api/main.ts (default) or native-free-ts/main.ts. */
+  /** Which front end: uWS (default) or the native-free node:http one. */
   entry?: keyof typeof ENTRIES;
   /** Node options before the entry point, e.g. ['--import', …]. */
   nodeArgs?: string[];
@@ -31,8 +33,8 @@ export async function startServerProcess(env: Record<string, string> = {}, timeo
   // State (baselines, the MLflow file store) goes to a scratch folder unless the test names one,
   // so tests never write into the checkout or see each other's baselines.
   const scratch = mkdtempSync(join(tmpdir(), 'ctr-server-'));
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ENTRIES[opts.entry ?? 'api']], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', WORKERS: '2', DATA_DIR: scratch, MLFLOW_TRACKING_URI: `file:${join(scratch, 'mlruns')}`, ...env },
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ENTRY], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', WORKERS: '2', DATA_DIR: scratch, MLFLOW_TRACKING_URI: `file:${join(scratch, 'mlruns')}`, ...ENTRIES[opts.entry ?? 'api'], ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

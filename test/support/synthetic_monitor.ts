@@ -2,7 +2,7 @@
 // a fast tick from a scenario per model (traffic, latency, errors,
 // predictions, drift), with health and alerts judged by the engine's own
 // rules. For the stream's tests, the dashboard's browser test, and looking at
-// the dashboard without load (`node dist/api/stream/dev_server.js`).
+// the dashboard without load (`node dist/test/support/stream_harness.js`).
 import { AlertTracker, DEFAULT_HEALTH, modelHealth, worstStatus } from '../../engine/coordinator/health.js';
 import type { Monitor } from '../../engine/coordinator/monitor.js';
 import type {

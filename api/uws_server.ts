@@ -1,17 +1,16 @@
-// Starts the uWebSockets.js front end over the engine core and listens. Used
-// by api/main.ts and by tests that need the real server in-process.
-import type { ServerConfig } from '../engine/config.js';
-import { runParams, startEngineCore, type RunningServer } from '../engine/engine_core.js';
+// The uWebSockets.js front end over an engine core: every route, the
+// WebSocket stream and the dashboard, then listen. The composition root
+// (bin/start_server.ts) starts the core and calls this.
+import { runParams, type EngineCore, type RunningServer } from '../engine/engine_core.js';
 import { monitoringDeps, registerMonitoringRoutes } from './monitoring_routes.js';
 import { registerDashboardRoutes, registerStreamRoutes, streamPrometheusText, type StreamHub } from './stream/index.js';
 import { appDeps, buildApp } from './server.js';
-import { loadUws, type LoadedUws, type us_listen_socket } from './uws_loader.js';
+import type { LoadedUws, us_listen_socket } from './uws_loader.js';
 
-/** `loaded` is uWS already loaded by the caller (api/main.ts probes it to choose a front end). */
-export async function startServer(cfg: ServerConfig, loaded: LoadedUws = loadUws()): Promise<RunningServer> {
+/** Serves `core` with uWS (`loaded` by the caller, who probes it to choose a front end); the caller closes the core if this throws. */
+export async function serveWithUws(core: EngineCore, loaded: LoadedUws): Promise<RunningServer> {
   const { uws, source } = loaded;
-  const core = await startEngineCore(cfg);
-  const { registry, monitor } = core;
+  const { registry, monitor, cfg } = core;
   let hub: StreamHub | undefined;
   const app = buildApp(uws, appDeps(core), (a) => {
     hub = registerStreamRoutes(a, uws, {
@@ -30,15 +29,9 @@ export async function startServer(cfg: ServerConfig, loaded: LoadedUws = loadUws
     registerDashboardRoutes(a);
     registerMonitoringRoutes(a, monitoringDeps(core, () => streamPrometheusText(hub!.metrics())));
   });
-  let listenSocket: us_listen_socket;
-  try {
-    listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-      app.listen(cfg.host, cfg.port, (sock) => (sock ? resolve(sock) : reject(new Error(`cannot listen on ${cfg.host}:${cfg.port}`))));
-    });
-  } catch (err) {
-    await core.close();
-    throw err;
-  }
+  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+    app.listen(cfg.host, cfg.port, (sock) => (sock ? resolve(sock) : reject(new Error(`cannot listen on ${cfg.host}:${cfg.port}`))));
+  });
   const port = uws.us_socket_local_port(listenSocket as never);
   let closed = false;
   return {

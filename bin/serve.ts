@@ -1,14 +1,14 @@
-// What both entry points (api/main.ts, native-free-ts/main.ts) do around
-// starting a server: read the configuration (exit 2 on a bad option), print
-// it once, print where the server listens and with what, shut down cleanly on
-// SIGTERM/SIGINT, and exit 1 when the models fail to warm up.
-import { describeConfig, loadConfig, type ServerConfig } from './config.js';
-import type { RunningServer } from './engine_core.js';
+// What `ctr-engine serve` does around starting a server: read the
+// configuration (exit 2 on a bad option), print it once, print where the
+// server listens and with what, shut down cleanly on SIGTERM/SIGINT, and exit
+// 1 when the models fail to warm up.
+import { describeConfig, loadConfig, type ServerConfig } from '../engine/config.js';
+import type { RunningServer } from '../engine/engine_core.js';
 
 /** The configuration, with `defaults` replacing built-in defaults; exits 2 naming a bad option. */
-export function loadConfigOrExit(defaults: Partial<ServerConfig> = {}): ServerConfig {
+export function loadConfigOrExit(argv: string[], defaults: Partial<ServerConfig> = {}): ServerConfig {
   try {
-    return loadConfig(process.env, process.argv.slice(2), defaults);
+    return loadConfig(process.env, argv, defaults);
   } catch (err) {
     console.error(`ctr-engine: ${(err as Error).message}`);
     process.exit(2);

@@ -1,13 +1,13 @@
 // A uWS app with only the stream and the dashboard, fed by the synthetic
-// monitor: the tests' harness, and `node dist/api/stream/dev_server.js [port]`
+// monitor: the tests' harness, and `node dist/test/support/stream_harness.js [port]`
 // to look at the dashboard with no model or load (drift comes and goes).
 import { pathToFileURL } from 'node:url';
-import { sendError } from '../respond.js';
-import { loadUws, type us_listen_socket } from '../uws_loader.js';
-import { registerDashboardRoutes } from '../dashboard/routes.js';
-import { registerStreamRoutes, type StreamHub } from './hub.js';
-import { DEFAULT_STREAM_OPTIONS, type StreamOptions } from './options.js';
-import { startSyntheticMonitor, type ModelScenario, type SyntheticMonitor } from './synthetic.js';
+import { sendError } from '../../api/respond.js';
+import { loadUws, type us_listen_socket } from '../../api/uws_loader.js';
+import { registerDashboardRoutes } from '../../api/dashboard/routes.js';
+import { registerStreamRoutes, type StreamHub } from '../../api/stream/hub.js';
+import { DEFAULT_STREAM_OPTIONS, type StreamOptions } from '../../api/stream/options.js';
+import { startSyntheticMonitor, type ModelScenario, type SyntheticMonitor } from './synthetic_monitor.js';
 
 export interface StreamHarness {
   port: number;

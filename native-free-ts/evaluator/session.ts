@@ -1,5 +1,5 @@
 // A pure-TypeScript stand-in for onnxruntime-node's InferenceSession: loads an
-// ONNX model (native-free-ts/onnx/ decodes the protobuf and compiles the graph)
+// ONNX model (native-free-ts/evaluator/ decodes the protobuf and compiles the graph)
 // and evaluates it with no native addon. Same shape as ort.InferenceSession
 // where the engine uses it: create(), inputNames/outputNames, input/output
 // metadata, run(feeds, fetches?) — plus runSync() for callers that do not need
@@ -8,13 +8,13 @@
 // a model that loads never meets an unknown operator at run time.
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { CompiledGraph } from './onnx/graph.js';
-import { dataTypeName, decodeModel, elemTypeOf, OnnxModelError, type ModelProto, type TypeInfo } from './onnx/model_proto.js';
-import { OnnxOpError } from './onnx/ops/op_types.js';
-import { sizeOf, tensor, type Value } from './onnx/tensor.js';
+import { CompiledGraph } from './graph.js';
+import { dataTypeName, decodeModel, elemTypeOf, OnnxModelError, type ModelProto, type TypeInfo } from './model_proto.js';
+import { OnnxOpError } from './ops/op_types.js';
+import { sizeOf, tensor, type Value } from './tensor.js';
 
-export { OnnxModelError } from './onnx/model_proto.js';
-export { OnnxOpError } from './onnx/ops/op_types.js';
+export { OnnxModelError } from './model_proto.js';
+export { OnnxOpError } from './ops/op_types.js';
 
 /**
  * An output value. Numeric tensors carry their elements in the typed array

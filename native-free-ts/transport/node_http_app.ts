@@ -8,8 +8,8 @@
 // on both front ends, and only this file knows node:http.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { HttpRequestLike, HttpResponseLike, RouteHandler, RouterLike } from '../api/http_transport.js';
-import { ERROR_STATUS } from '../engine/error_codes.js';
+import type { HttpRequestLike, HttpResponseLike, RouteHandler, RouterLike } from '../../api/http_transport.js';
+import { ERROR_STATUS } from '../../engine/error_codes.js';
 
 const EMPTY = new ArrayBuffer(0);
 

@@ -1,0 +1,46 @@
+// The native-free front end: node:http (native-free-ts/transport/) serving
+// api/'s own route handlers over an engine core, the same batcher, workers,
+// telemetry, coordinator and MLflow as the uWS server. This file is where
+// the two meet, so neither imports the other: the transport implements
+// api/http_transport.ts and the routes are written against it.
+//
+// What it lacks: WS /monitoring/stream (node:http has no WebSocket server)
+// and so the dashboard, which runs over the stream. Both answer 404
+// not_found saying why; the same figures are served by /monitoring/stats,
+// /monitoring/health and /metrics.
+import type { EngineCore, RunningServer } from '../engine/engine_core.js';
+import { monitoringDeps, registerMonitoringRoutes } from '../api/monitoring_routes.js';
+import { appDeps, registerCatchAll, registerServingRoutes } from '../api/server.js';
+import { registerStreamUnavailableRoutes } from '../api/stream/unavailable.js';
+import { NodeHttpApp } from '../native-free-ts/transport/node_http_app.js';
+
+export const FRONT_END_NAME = 'node:http (native-free-ts)';
+
+/** Serves `core` with node:http; the caller closes the core if this throws. */
+export async function serveWithNodeHttp(core: EngineCore): Promise<RunningServer> {
+  const { cfg } = core;
+  const app = new NodeHttpApp();
+  registerServingRoutes(app, appDeps(core));
+  registerMonitoringRoutes(app, monitoringDeps(core, () => ''));
+  registerStreamUnavailableRoutes(app, 'the native-free node:http front end has none; poll GET /monitoring/stats, /monitoring/health or /metrics, or serve with FRONT_END=uws');
+  registerCatchAll(app);
+  const port = await app.listen(cfg.host, cfg.port);
+  let closed = false;
+  return {
+    port,
+    host: cfg.host,
+    registry: core.registry,
+    monitor: core.monitor,
+    pool: core.pool,
+    frontEnd: FRONT_END_NAME,
+    ready: core.ready,
+    async close() {
+      if (closed) return;
+      closed = true;
+      core.state.ready = false;
+      app.stopListening();
+      await core.close();
+      app.close();
+    },
+  };
+}

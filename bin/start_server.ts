@@ -1,0 +1,36 @@
+// The composition root's wiring: the engine core with the inference backend
+// the configuration names, and the front end in front of it. The only module
+// that knows every layer (engine/, api/, native-free-ts/); the entry point
+// (bin/ctr-engine.ts) and the tests that need the real server in-process
+// start servers through it.
+import type { InferenceBackend, ServerConfig } from '../engine/config.js';
+import { startEngineCore, type RunningServer } from '../engine/engine_core.js';
+import type { InferenceBackendRef } from '../engine/inference_backend.js';
+import { serveWithUws } from '../api/uws_server.js';
+import { loadUws, type LoadedUws } from '../api/uws_loader.js';
+import { serveWithNodeHttp } from './node_http_server.js';
+
+/** INFERENCE_BACKEND → the module each inference worker imports (engine/inference_backend.ts). */
+export const BACKENDS: Readonly<Record<InferenceBackend, InferenceBackendRef>> = {
+  ort: { name: 'ort', moduleUrl: new URL('../engine/ort_backend.js', import.meta.url).href },
+  ts: { name: 'ts', moduleUrl: new URL('../native-free-ts/evaluator/backend.js', import.meta.url).href },
+};
+
+export interface StartOptions {
+  /** uWS already loaded (bin/ctr-engine.ts probes it for FRONT_END=auto); loaded here otherwise. */
+  uws?: LoadedUws;
+}
+
+/** Starts the engine core and cfg.frontEnd ('uws' or 'native-free') over it, listening. */
+export async function startServer(cfg: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
+  if (cfg.frontEnd === 'auto') throw new Error("startServer: FRONT_END=auto is resolved by the entry point first ('uws' or 'native-free')");
+  // uWS first: a front end that cannot load fails before any worker starts.
+  const uws = cfg.frontEnd === 'uws' ? (opts.uws ?? loadUws()) : undefined;
+  const core = await startEngineCore(cfg, BACKENDS[cfg.inferenceBackend]);
+  try {
+    return uws !== undefined ? await serveWithUws(core, uws) : await serveWithNodeHttp(core);
+  } catch (err) {
+    await core.close();
+    throw err;
+  }
+}
