@@ -75,6 +75,7 @@ abstract class PredictRequest extends BodyRequest implements RowOwner {
     const name = explicitModel(body);
     const model = name === undefined ? this.ctx.router.routeRequest(body) : this.ctx.registry.get(name);
     if (model === undefined) return name!;
+    if (model.failure !== undefined) return model;
     validateForModel(model, body, prefix);
     return model;
   }
@@ -92,6 +93,10 @@ export class SinglePrediction extends PredictRequest {
       return;
     }
     this.model = model;
+    if (model.failure !== undefined) {
+      this.failRequest('not_ready', `model ${model.name} failed to load: ${model.failure}`, model.index);
+      return;
+    }
     if (!this.ctx.batcher.hasRoom(model, 1)) {
       this.failRequest('overloaded', `model ${model.name} has too many requests waiting`, model.index);
       return;
@@ -143,6 +148,10 @@ export class BatchPrediction extends PredictRequest {
       const model = this.resolve(p, prefix);
       if (typeof model === 'string') {
         this.failRequest('model_not_found', `field '${prefix}model': no model named ${JSON.stringify(model)} is loaded`, -1, prefix + 'model');
+        return;
+      }
+      if (model.failure !== undefined) {
+        this.failRequest('not_ready', `field '${prefix}model': model ${model.name} failed to load: ${model.failure}`, model.index, prefix + 'model');
         return;
       }
       valid[i] = p;
