@@ -14,7 +14,7 @@ import { InferencePool, type OutgoingBatch } from '../engine/inference_pool.js';
 import type { DirectReply, DirectTask } from '../engine/inference_task.js';
 import { loadModelRegistry, type LoadedModel, type ModelRegistry } from '../engine/model_registry.js';
 import { createTelemetry } from '../engine/telemetry/index.js';
-import { createTrafficSampler, mulberry32, type DemoRequest } from '../engine/traffic_sampler.js';
+import { createTrafficSampler, mulberry32, type DemoRequest } from '../bench/lib/traffic_sampler.js';
 import { TsInferenceSession } from '../native-free-ts/evaluator/session.js';
 import { startServerProcess } from './support/server_process.js';
 import { BACKENDS } from '../bin/start_server.js';
