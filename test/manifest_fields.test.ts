@@ -7,9 +7,11 @@
 // and one broken model among good ones.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AbRouter } from '../engine/ab_router.js';
+import { projectRoot } from '../engine/config.js';
 import { fnv1a32 } from '../engine/feature_hash.js';
 import { FeatureEncoder } from '../engine/feature_encoder.js';
 import { readManifest, validateManifest } from '../engine/manifest.js';
@@ -253,6 +255,38 @@ describe('manifest format (in process)', () => {
     // A symbolic batch dimension (and width) is what exporters write: accepted.
     writeModel(dir, 'good', MANIFEST);
     assert.equal(loadModel(dir, 'good', 0).signature.inputs[0].shape?.[0], 'batch');
+  });
+  test('A/B routing is sticky by the manifest\'s routing_key; a request without it still routes, by weight', () => {
+    writeModel(dir, 'ab_one', { ...MANIFEST, name: 'one' });
+    writeModel(dir, 'ab_two', { ...MANIFEST, name: 'two' });
+    const registry = loadModelRegistry(dir);
+    const models = registry.models.filter((m) => m.name === 'one' || m.name === 'two');
+    const router = new AbRouter(models, { one: 1, two: 1 });
+    assert.equal(router.routingKey, 'visitor');
+    for (let i = 0; i < 50; i++) {
+      const first = router.routeRequest({ visitor: `v${i}`, campaign: 'brand' });
+      assert.equal(router.routeRequest({ visitor: `v${i}`, campaign: 'video' }), first, 'the same visitor meets the same model');
+      assert.equal(first, router.route(`v${i}`));
+    }
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 400; i++) {
+      const m = router.routeRequest({ campaign: 'brand', user_id: 'user_1' });
+      seen.set(m.name, (seen.get(m.name) ?? 0) + 1);
+    }
+    // 400 fair coin flips: each side well inside [100, 300]
+    assert.ok((seen.get('one') ?? 0) > 100 && (seen.get('two') ?? 0) > 100, JSON.stringify([...seen]));
+  });
+
+  test("the README's example manifest is valid as printed", () => {
+    const readme = readFileSync(join(projectRoot(), 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Bring your own model'));
+    const json = /```json\n([\s\S]*?)```/.exec(section)![1];
+    const d = join(dir, 'readme_example');
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'ad_ctr.csv'), 'ad_id,ctr\nad_17,0.031\n');
+    const m = validateManifest(JSON.parse(json), 'README', { dir: d, root: dir });
+    const row = new FeatureEncoder(m).encode({ country: 'de', ad_id: 'ad_17', price: 0.4, context: { hour: 9 } });
+    assert.deepEqual([...row].slice(0, 8), [0, 1, 0, 0, 17, Math.fround(0.031), Math.fround(0.4), 0]);
   });
 });
 
