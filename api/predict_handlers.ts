@@ -66,18 +66,11 @@ abstract class PredictRequest extends BodyRequest implements RowOwner {
     this.ctx.observer.requestFailed(model, code, this.rowCount());
   }
 
-  /**
-   * Resolves the model (explicit, or the A/B router's pick by routing key),
-   * then checks the body against that model's request schema (throws
-   * InvalidField). The name when no such model is loaded.
-   */
-  protected resolve(body: Record<string, unknown>, prefix: string): LoadedModel | string {
+  /** Resolves the model: the explicit one, or the A/B router's pick by routing key. The name when no such model is loaded. */
+  protected resolve(body: Record<string, unknown>): LoadedModel | string {
     const name = explicitModel(body);
     const model = name === undefined ? this.ctx.router.routeRequest(body) : this.ctx.registry.get(name);
-    if (model === undefined) return name!;
-    if (model.failure !== undefined) return model;
-    validateForModel(model, body, prefix);
-    return model;
+    return model === undefined ? name! : model;
   }
 }
 
@@ -87,7 +80,7 @@ export class SinglePrediction extends PredictRequest {
   protected handleValue(value: unknown): void {
     validateEnvelope(value);
     const p = value as Record<string, unknown>;
-    const model = this.resolve(p, '');
+    const model = this.resolve(p);
     if (typeof model === 'string') {
       this.failRequest('model_not_found', `field 'model': no model named ${JSON.stringify(model)} is loaded`, -1, 'model');
       return;
@@ -97,6 +90,8 @@ export class SinglePrediction extends PredictRequest {
       this.failRequest('not_ready', `model ${model.name} failed to load: ${model.failure}`, model.index);
       return;
     }
+    // Known by now, so a field error counts against the model.
+    validateForModel(model, p, '');
     if (!this.ctx.batcher.hasRoom(model, 1)) {
       this.failRequest('overloaded', `model ${model.name} has too many requests waiting`, model.index);
       return;
@@ -145,7 +140,7 @@ export class BatchPrediction extends PredictRequest {
       const prefix = `requests[${i}].`;
       validateEnvelope(items[i], prefix);
       const p = items[i] as Record<string, unknown>;
-      const model = this.resolve(p, prefix);
+      const model = this.resolve(p);
       if (typeof model === 'string') {
         this.failRequest('model_not_found', `field '${prefix}model': no model named ${JSON.stringify(model)} is loaded`, -1, prefix + 'model');
         return;
@@ -154,6 +149,7 @@ export class BatchPrediction extends PredictRequest {
         this.failRequest('not_ready', `field '${prefix}model': model ${model.name} failed to load: ${model.failure}`, model.index, prefix + 'model');
         return;
       }
+      validateForModel(model, p, prefix);
       valid[i] = p;
       models[i] = model;
       perModel.set(model, (perModel.get(model) ?? 0) + 1);

@@ -85,7 +85,9 @@ export function registerServingRoutes(app: RouterLike, deps: AppDeps): void {
     const msgpack = wantsMsgpack(req.getHeader('accept'));
     const alive = state.workersAlive();
     const failed = failedModels(registry);
-    if (state.ready && alive > 0) sendJson(res, 200, { ready: true, models: registry.serving().length, workers: alive, failed }, msgpack);
+    if (state.ready && alive > 0) {
+      sendJson(res, 200, { ready: true, models: registry.serving().length, workers: alive, ...(failed.length === 0 ? {} : { failed }) }, msgpack);
+    }
     else sendError(res, 'not_ready', state.ready ? 'no inference worker is alive' : 'models and workers are still loading', msgpack);
   });
 }
