@@ -170,7 +170,9 @@ export function validateManifest(raw: unknown, where = '<inline>', files?: Manif
 
   let routingKey = DEFAULT_ROUTING_KEY;
   if (m.routing_key !== undefined) {
-    if (typeof m.routing_key !== 'string' || !FIELD_RE.test(m.routing_key)) fail(where, '"routing_key" must be a field name');
+    if (typeof m.routing_key !== 'string' || !FIELD_RE.test(m.routing_key) || fieldPath(m.routing_key).some((p) => p !== null && p in Object.prototype)) {
+      fail(where, '"routing_key" must be a field name');
+    }
     routingKey = m.routing_key;
   }
   const manifest: ModelManifest = {
@@ -190,6 +192,8 @@ function validateField(f: unknown, where: string): FieldSpec {
   if (typeof f.name !== 'string' || !FIELD_RE.test(f.name)) fail(where, '"name" must be a field name (letters, digits, _ and -, at most one dot for a nested object)');
   where = `${where} (${f.name})`;
   if (RESERVED.has(fieldPath(f.name)[0] ?? f.name)) fail(where, `"${f.name}" is reserved for the engine (the model a request asks for)`);
+  // A parsed body inherits these names: an absent field would read as present.
+  if (fieldPath(f.name).some((part) => part !== null && part in Object.prototype)) fail(where, `"${f.name}" names a built-in object property; choose another name`);
   const type = f.type as FieldType;
   if (!FIELD_TYPES.includes(type)) fail(where, `"type" must be one of ${FIELD_TYPES.join(', ')}`);
   if (f.required !== undefined && typeof f.required !== 'boolean') fail(where, '"required" must be true or false');
@@ -338,7 +342,7 @@ function deriveOldFormat(raw: unknown[], where: string): { fields: FieldSpec[]; 
     const at = `${where} features[${i}]`;
     if (!isObj(f)) fail(at, 'must be an object');
     if (f.kind === 'numeric') {
-      if (typeof f.field !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(f.field)) fail(at, '"field" must be an identifier');
+      if (typeof f.field !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(f.field) || f.field in Object.prototype) fail(at, '"field" must be an identifier');
       if (!finite(f.default)) fail(at, '"default" must be a finite number');
       if (f.min !== undefined && !finite(f.min)) fail(at, '"min" must be finite');
       if (f.max !== undefined && !finite(f.max)) fail(at, '"max" must be finite');
@@ -354,7 +358,9 @@ function deriveOldFormat(raw: unknown[], where: string): { fields: FieldSpec[]; 
       }
       return { kind: 'number', field: name };
     }
-    if (typeof f.field !== 'string' || !FIELD_RE.test(f.field) || f.field.includes('.') || RESERVED.has(f.field)) fail(at, '"field" must name a request field');
+    if (typeof f.field !== 'string' || !FIELD_RE.test(f.field) || f.field.includes('.') || RESERVED.has(f.field) || f.field in Object.prototype) {
+      fail(at, '"field" must name a request field');
+    }
     declare({ name: f.field, type: 'string', required: true }, at);
     switch (f.kind) {
       case 'one_hot': return { kind: 'one_hot', field: f.field, categories: categories(f.categories, at), unknown: 'other' };

@@ -220,6 +220,7 @@ describe('manifest format (in process)', () => {
     bad((m) => (m.file = '../../x.onnx'), /"file" "\.\.\/\.\.\/x\.onnx" resolves outside MODELS_DIR/);
     bad((m) => (m.input.shape = [-1, WIDTH + 1]), /features encode 25 columns but input\.shape\[1\] is 26/);
     bad((m) => m.fields.push({ name: 'model', type: 'string' }), /reserved/);
+    bad((m) => m.fields.push({ name: 'slot.constructor', type: 'string' }), /fields\[10\] \(slot\.constructor\).*built-in object property/);
     writeFileSync(join(dir, 'ad_team', 'bad.csv'), 'k,v\ncr-1,abc\n');
     bad((m) => (m.features[4].file = 'bad.csv'), /lookup file bad\.csv line 2: expected key,number/);
   });
