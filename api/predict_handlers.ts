@@ -79,7 +79,7 @@ export class SinglePrediction extends PredictRequest {
 
   protected handleValue(value: unknown): void {
     validateEnvelope(value);
-    const p = value as Record<string, unknown>;
+    const p = value;
     const model = this.resolve(p);
     if (typeof model === 'string') {
       this.failRequest('model_not_found', `field 'model': no model named ${JSON.stringify(model)} is loaded`, -1, 'model');
@@ -138,8 +138,8 @@ export class BatchPrediction extends PredictRequest {
     const perModel = new Map<LoadedModel, number>();
     for (let i = 0; i < n; i++) {
       const prefix = `requests[${i}].`;
-      validateEnvelope(items[i], prefix);
-      const p = items[i] as Record<string, unknown>;
+      const p = items[i];
+      validateEnvelope(p, prefix);
       const model = this.resolve(p);
       if (typeof model === 'string') {
         this.failRequest('model_not_found', `field '${prefix}model': no model named ${JSON.stringify(model)} is loaded`, -1, prefix + 'model');

@@ -17,16 +17,15 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /**
  * The engine's own checks: the body is an object, `model` (optional) a
- * non-empty string. Returns the explicit model's name or undefined.
- * `prefix` is '' for /predict_ctr and 'requests[i].' for batch items.
+ * non-empty string; throws InvalidField otherwise. `prefix` is '' for
+ * /predict_ctr and 'requests[i].' for batch items.
  */
-export function validateEnvelope(body: unknown, prefix = ''): body is Record<string, unknown> {
+export function validateEnvelope(body: unknown, prefix = ''): asserts body is Record<string, unknown> {
   if (!isPlainObject(body)) throw new InvalidField(prefix === '' ? 'body' : prefix.slice(0, -1), `${prefix === '' ? 'the body' : `'${prefix.slice(0, -1)}'`} must be an object`);
   const m = body.model;
   if (m !== undefined && m !== null && (typeof m !== 'string' || m.length === 0)) {
     throw new InvalidField(prefix + 'model', `field '${prefix}model' must be a non-empty string`);
   }
-  return true;
 }
 
 /** The explicit model's name, undefined when the request leaves it to the A/B router. */
