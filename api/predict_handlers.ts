@@ -11,7 +11,7 @@ import type { ErrorCode } from '../engine/error_codes.js';
 import type { LoadedModel, ModelRegistry } from '../engine/model_registry.js';
 import { BodyRequest } from './body_request.js';
 import { packr } from './http_codec.js';
-import { InvalidField, validateBatchEnvelope, validatePredict, type ValidPredict } from './request_validation.js';
+import { explicitModel, validateBatchEnvelope, validateEnvelope, validateForModel } from './request_validation.js';
 import { JSON_TYPE, MSGPACK_TYPE, send } from './respond.js';
 import type { ServingObserver } from '../engine/serving_observer.js';
 import type { HttpRequestLike as HttpRequest, HttpResponseLike as HttpResponse, RouterLike } from './http_transport.js';
@@ -66,16 +66,11 @@ abstract class PredictRequest extends BodyRequest implements RowOwner {
     this.ctx.observer.requestFailed(model, code, this.rowCount());
   }
 
-  /** Resolves the model (explicit or A/B); the name when no such model is loaded. */
-  protected resolve(p: ValidPredict): LoadedModel | string {
-    const model = p.model === undefined ? this.ctx.router.route(p.user_id) : this.ctx.registry.get(p.model);
-    return model === undefined ? p.model! : model;
-  }
-
-  /** Throws InvalidField when the model's encoder refuses the row's context. */
-  protected checkRow(model: LoadedModel, p: ValidPredict, prefix: string): void {
-    const bad = model.encoder.checkContext(p);
-    if (bad !== null) throw new InvalidField(prefix + bad, `field '${prefix}${bad}' must be a finite number within the model's range`);
+  /** Resolves the model: the explicit one, or the A/B router's pick by routing key. The name when no such model is loaded. */
+  protected resolve(body: Record<string, unknown>): LoadedModel | string {
+    const name = explicitModel(body);
+    const model = name === undefined ? this.ctx.router.routeRequest(body) : this.ctx.registry.get(name);
+    return model === undefined ? name! : model;
   }
 }
 
@@ -83,14 +78,20 @@ export class SinglePrediction extends PredictRequest {
   private model: LoadedModel | null = null;
 
   protected handleValue(value: unknown): void {
-    const p = validatePredict(value);
+    validateEnvelope(value);
+    const p = value;
     const model = this.resolve(p);
     if (typeof model === 'string') {
       this.failRequest('model_not_found', `field 'model': no model named ${JSON.stringify(model)} is loaded`, -1, 'model');
       return;
     }
     this.model = model;
-    this.checkRow(model, p, '');
+    if (model.failure !== undefined) {
+      this.failRequest('not_ready', `model ${model.name} failed to load: ${model.failure}`, model.index);
+      return;
+    }
+    // Known by now, so a field error counts against the model.
+    validateForModel(model, p, '');
     if (!this.ctx.batcher.hasRoom(model, 1)) {
       this.failRequest('overloaded', `model ${model.name} has too many requests waiting`, model.index);
       return;
@@ -132,18 +133,23 @@ export class BatchPrediction extends PredictRequest {
     }
     // Validate and route every item before enqueueing any, so a bad item
     // leaves nothing behind in the batchers.
-    const valid: ValidPredict[] = new Array(n);
+    const valid: Record<string, unknown>[] = new Array(n);
     const models: LoadedModel[] = new Array(n);
     const perModel = new Map<LoadedModel, number>();
     for (let i = 0; i < n; i++) {
       const prefix = `requests[${i}].`;
-      const p = validatePredict(items[i], prefix);
+      const p = items[i];
+      validateEnvelope(p, prefix);
       const model = this.resolve(p);
       if (typeof model === 'string') {
         this.failRequest('model_not_found', `field '${prefix}model': no model named ${JSON.stringify(model)} is loaded`, -1, prefix + 'model');
         return;
       }
-      this.checkRow(model, p, prefix);
+      if (model.failure !== undefined) {
+        this.failRequest('not_ready', `field '${prefix}model': model ${model.name} failed to load: ${model.failure}`, model.index, prefix + 'model');
+        return;
+      }
+      validateForModel(model, p, prefix);
       valid[i] = p;
       models[i] = model;
       perModel.set(model, (perModel.get(model) ?? 0) + 1);

@@ -1,12 +1,9 @@
 // Validates prediction requests as they arrive (JSON or msgpack), naming the
-// offending field in the 400 message. Returns the fields the encoder reads.
-import type { PredictFields } from '../engine/feature_encoder.js';
-
-export const MAX_ID_LENGTH = 256;
-
-export interface ValidPredict extends PredictFields {
-  model: string | undefined;
-}
+// offending field in the 400 message. The engine fields (`model`) are checked
+// here; the model's own fields by its manifest's request schema
+// (engine/request_schema.ts), so the model must be known first: the explicit
+// `model`, else the A/B router's pick by routing key.
+import type { LoadedModel } from '../engine/model_registry.js';
 
 export class InvalidField extends Error {
   constructor(readonly field: string, message: string) {
@@ -18,34 +15,29 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
 }
 
-function str(obj: Record<string, unknown>, key: string, prefix: string): string {
-  const v = obj[key];
-  if (v === undefined || v === null) throw new InvalidField(prefix + key, `field '${prefix}${key}' is required`);
-  if (typeof v !== 'string') throw new InvalidField(prefix + key, `field '${prefix}${key}' must be a string`);
-  if (v.length === 0 || v.length > MAX_ID_LENGTH) throw new InvalidField(prefix + key, `field '${prefix}${key}' must be 1 to ${MAX_ID_LENGTH} characters`);
-  return v;
+/**
+ * The engine's own checks: the body is an object, `model` (optional) a
+ * non-empty string; throws InvalidField otherwise. `prefix` is '' for
+ * /predict_ctr and 'requests[i].' for batch items.
+ */
+export function validateEnvelope(body: unknown, prefix = ''): asserts body is Record<string, unknown> {
+  if (!isPlainObject(body)) throw new InvalidField(prefix === '' ? 'body' : prefix.slice(0, -1), `${prefix === '' ? 'the body' : `'${prefix.slice(0, -1)}'`} must be an object`);
+  const m = body.model;
+  if (m !== undefined && m !== null && (typeof m !== 'string' || m.length === 0)) {
+    throw new InvalidField(prefix + 'model', `field '${prefix}model' must be a non-empty string`);
+  }
 }
 
-/** `prefix` is '' for /predict_ctr and 'requests[i].' for batch items. */
-export function validatePredict(body: unknown, prefix = ''): ValidPredict {
-  if (!isPlainObject(body)) throw new InvalidField(prefix === '' ? 'body' : prefix.slice(0, -1), `${prefix === '' ? 'the body' : `'${prefix.slice(0, -1)}'`} must be an object`);
-  const user_id = str(body, 'user_id', prefix);
-  const ad_id = str(body, 'ad_id', prefix);
-  const device = str(body, 'device', prefix);
-  const placement = str(body, 'placement', prefix);
+/** The explicit model's name, undefined when the request leaves it to the A/B router. */
+export function explicitModel(body: Record<string, unknown>): string | undefined {
   const m = body.model;
-  let model: string | undefined;
-  if (m !== undefined && m !== null) {
-    if (typeof m !== 'string' || m.length === 0) throw new InvalidField(prefix + 'model', `field '${prefix}model' must be a non-empty string`);
-    model = m;
-  }
-  const c = body.context;
-  let context: Record<string, unknown> | undefined;
-  if (c !== undefined && c !== null) {
-    if (!isPlainObject(c)) throw new InvalidField(prefix + 'context', `field '${prefix}context' must be an object`);
-    context = c;
-  }
-  return { user_id, ad_id, device, placement, model, context };
+  return typeof m === 'string' ? m : undefined;
+}
+
+/** Checks the body against `model`'s request schema; throws InvalidField naming the field and what was expected. */
+export function validateForModel(model: LoadedModel, body: Record<string, unknown>, prefix = ''): void {
+  const problem = model.schema.check(body);
+  if (problem !== null) throw new InvalidField(prefix + problem.field, `field '${prefix}${problem.field}' ${problem.expected} for model ${model.name}`);
 }
 
 /** The batch envelope: {"requests": [...]} with 1..max items. */

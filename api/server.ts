@@ -6,6 +6,7 @@ import type { AbRouter } from '../engine/ab_router.js';
 import type { Batcher } from '../engine/batcher.js';
 import type { EngineCore, ServingState } from '../engine/engine_core.js';
 import type { ModelRegistry } from '../engine/model_registry.js';
+import { describeModel, failedModels } from './model_description.js';
 import type { ServingObserver } from '../engine/serving_observer.js';
 import { wantsMsgpack } from './http_codec.js';
 import type { HttpRequestLike, HttpResponseLike, RouterLike } from './http_transport.js';
@@ -62,16 +63,19 @@ export function registerServingRoutes(app: RouterLike, deps: AppDeps): void {
   registerPredictRoutes(app, deps);
 
   const modelsBody = () => ({
-    models: registry.models.map((m) => ({
-      name: m.name,
-      version: m.version,
-      description: m.manifest.description ?? null,
-      status: state.ready ? 'ready' : 'loading',
-      ab_weight: router.weights.get(m.name) ?? 0,
-      input: { name: m.manifest.input.name, dtype: m.manifest.input.dtype, shape: [-1, m.width] },
-      output: { name: m.manifest.output.name, kind: m.manifest.output.kind },
-      features: m.manifest.features.map((f) => ({ kind: f.kind, field: f.field })),
-    })),
+    models: [
+      ...registry.models.map((m) => ({
+        name: m.name,
+        version: m.version,
+        description: m.manifest.description ?? null,
+        status: m.failure !== undefined ? 'failed' : state.ready ? 'ready' : 'loading',
+        ...(m.failure !== undefined ? { reason: m.failure } : {}),
+        ab_weight: router.weights.get(m.name) ?? 0,
+        ...describeModel(m),
+      })),
+      ...registry.failed.map((f) => ({ name: f.name, folder: f.folder, status: 'failed', reason: f.reason, ab_weight: 0 })),
+    ],
+    routing_key: router.routingKey,
   });
 
   app.get('/models', (res, req) => sendJson(res, 200, modelsBody(), wantsMsgpack(req.getHeader('accept'))));
@@ -80,7 +84,10 @@ export function registerServingRoutes(app: RouterLike, deps: AppDeps): void {
   app.get('/ready', (res, req) => {
     const msgpack = wantsMsgpack(req.getHeader('accept'));
     const alive = state.workersAlive();
-    if (state.ready && alive > 0) sendJson(res, 200, { ready: true, models: registry.models.length, workers: alive }, msgpack);
+    const failed = failedModels(registry);
+    if (state.ready && alive > 0) {
+      sendJson(res, 200, { ready: true, models: registry.serving().length, workers: alive, ...(failed.length === 0 ? {} : { failed }) }, msgpack);
+    }
     else sendError(res, 'not_ready', state.ready ? 'no inference worker is alive' : 'models and workers are still loading', msgpack);
   });
 }

@@ -20,6 +20,8 @@ export async function serveUntilSignalled(cfg: ServerConfig, start: (cfg: Server
   const server = await start(cfg);
   console.log(`ctr-engine: ${server.frontEnd}; inference backend ${cfg.inferenceBackend}`);
   console.log(`ctr-engine: models ${server.registry.models.map((m) => `${m.name}@${m.version}`).join(', ')}`);
+  // A model that did not load is reported, not fatal: the others serve.
+  for (const f of server.registry.failed) console.error(`ctr-engine: model ${f.name} (folder ${f.folder}) failed to load: ${f.reason}`);
   console.log(`ctr-engine: listening on http://${server.host}:${server.port}`);
   let stopping = false;
   const stop = (signal: string) => {
@@ -35,6 +37,7 @@ export async function serveUntilSignalled(cfg: ServerConfig, start: (cfg: Server
   process.on('SIGINT', () => stop('SIGINT'));
   try {
     await server.ready;
+    for (const m of server.registry.models) if (m.failure !== undefined) console.error(`ctr-engine: model ${m.name} failed: ${m.failure}`);
     console.log('ctr-engine: ready');
   } catch (err) {
     console.error(`ctr-engine: models failed to warm up: ${(err as Error).message}`);

@@ -1,7 +1,12 @@
 // A/B routing: a request without an explicit model goes to one chosen by the
-// configured weights, sticky per user_id through a stable hash, so a user sees
-// one model for the life of the configuration.
+// configured weights, sticky per routing key (the manifests' `routing_key`,
+// default user_id) through a stable hash, so a user sees one model for the
+// life of the configuration. A request without the key (or with a key that is
+// neither a string nor a number) is routed at random by the same weights: no
+// stickiness is possible, and hashing "nothing" would send all of them to one
+// model and skew the split.
 import { fnv1a32 } from './feature_hash.js';
+import { DEFAULT_ROUTING_KEY, fieldPath } from './manifest.js';
 import type { LoadedModel } from './model_registry.js';
 
 // A seed distinct from the feature buckets' so routing is independent of them.
@@ -20,30 +25,80 @@ function fmix32(h: number): number {
 
 export class AbRouter {
   /** Cumulative thresholds in [0, RESOLUTION); models with weight 0 are reachable only explicitly. */
-  private readonly thresholds: Int32Array;
-  private readonly targets: LoadedModel[];
-  readonly weights: ReadonlyMap<string, number>;
+  private thresholds: Int32Array;
+  private targets: LoadedModel[];
+  weights: ReadonlyMap<string, number>;
+  /** The request field hashed for stickiness: the first A/B target's routing_key (they should agree). */
+  readonly routingKey: string;
+  private readonly keyParent: string | null;
+  private readonly keyName: string;
+  private readonly configured: Record<string, number>;
 
   constructor(models: readonly LoadedModel[], configured: Record<string, number>) {
     const names = Object.keys(configured);
     for (const n of names) {
       if (!models.some((m) => m.name === n)) throw new TypeError(`AB_WEIGHTS names unknown model ${JSON.stringify(n)} (loaded: ${models.map((m) => m.name).join(', ')})`);
     }
-    const weightOf = (m: LoadedModel) => (names.length === 0 ? 1 : configured[m.name] ?? 0);
+    this.configured = configured;
+    this.thresholds = new Int32Array(0);
+    this.targets = [];
+    this.weights = new Map();
+    this.split(models);
+    this.routingKey = this.targets[0]?.manifest.routing_key ?? DEFAULT_ROUTING_KEY;
+    [this.keyParent, this.keyName] = fieldPath(this.routingKey);
+  }
+
+  /** (Re)computes the split over `models`; a model left out (failed) gets weight 0. */
+  private split(models: readonly LoadedModel[]): void {
+    const names = Object.keys(this.configured);
+    const weightOf = (m: LoadedModel) => (names.length === 0 ? 1 : this.configured[m.name] ?? 0);
     const total = models.reduce((s, m) => s + weightOf(m), 0);
     if (!(total > 0)) throw new TypeError('AB_WEIGHTS: the weights must add up to more than 0');
-    this.targets = models.filter((m) => weightOf(m) > 0);
-    this.thresholds = new Int32Array(this.targets.length);
+    const targets = models.filter((m) => weightOf(m) > 0);
+    const thresholds = new Int32Array(targets.length);
     let acc = 0;
-    this.targets.forEach((m, i) => {
+    targets.forEach((m, i) => {
       acc += weightOf(m);
-      this.thresholds[i] = i === this.targets.length - 1 ? RESOLUTION : Math.round((acc / total) * RESOLUTION);
+      thresholds[i] = i === targets.length - 1 ? RESOLUTION : Math.round((acc / total) * RESOLUTION);
     });
+    this.targets = targets;
+    this.thresholds = thresholds;
     this.weights = new Map(models.map((m) => [m.name, weightOf(m) / total]));
   }
 
-  route(userId: string): LoadedModel {
-    const slot = fmix32(fnv1a32(userId, ROUTING_SEED)) % RESOLUTION;
+  /**
+   * Stops routing to `model` (it failed after loading); the others share its
+   * weight. False when no weighted model would be left (the split stays).
+   */
+  exclude(model: LoadedModel, all: readonly LoadedModel[]): boolean {
+    const left = all.filter((m) => m !== model && m.failure === undefined);
+    try {
+      this.split(left);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The model for a request body without an explicit model. */
+  routeRequest(body: Readonly<Record<string, unknown>>): LoadedModel {
+    let key: unknown;
+    if (this.keyParent === null) key = body[this.keyName];
+    else {
+      const o = body[this.keyParent] as Record<string, unknown> | null | undefined;
+      key = o === undefined || o === null || typeof o !== 'object' ? undefined : o[this.keyName];
+    }
+    if (typeof key === 'string') return this.route(key);
+    if (typeof key === 'number') return this.route(String(key));
+    return this.pick(Math.floor(Math.random() * RESOLUTION));
+  }
+
+  /** The model a routing-key value is sticky to. */
+  route(key: string): LoadedModel {
+    return this.pick(fmix32(fnv1a32(key, ROUTING_SEED)) % RESOLUTION);
+  }
+
+  private pick(slot: number): LoadedModel {
     const t = this.thresholds;
     for (let i = 0; i < t.length; i++) if (slot < t[i]) return this.targets[i];
     return this.targets[this.targets.length - 1];

@@ -96,7 +96,7 @@ export class Batcher implements ReplySink<InFlightTask> {
 
   /**
    * Encodes one row into the model's open batch. The caller has checked
-   * hasRoom and validated the fields (encoder.checkContext), so this cannot fail.
+   * hasRoom and checked the fields against model.schema, so this cannot fail.
    */
   enqueue(model: LoadedModel, fields: PredictFields, owner: RowOwner, slot: number, now: number): void {
     const q = this.queues[model.index];

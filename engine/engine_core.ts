@@ -121,7 +121,14 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
     requestDeadlineMs: cfg.requestDeadlineMs,
   });
   const state: ServingState = { ready: false, startedAt: Date.now(), workersAlive: () => pool.threadsAlive };
-  const ready = pool.warmUp().then(() => {
+  const ready = pool.warmUp().then((failed) => {
+    // A model no worker can run is reported failed and routed around; the others serve.
+    if (failed.size === registry.models.length) throw new Error([...failed.values()].join('; '));
+    for (const [index, reason] of failed) {
+      const model = registry.models[index];
+      registry.markFailed(model, reason);
+      router.exclude(model, registry.models);
+    }
     state.ready = true;
     reportWorkers();
   });

@@ -67,7 +67,7 @@ interface Link<T> {
   /** The free slots' indices. */
   free: number[];
   /** Settles once the worker ran every model once (set at attach). */
-  warm: Promise<void> | null;
+  warm: Promise<Map<number, string>> | null;
 }
 
 class WarmUp {
@@ -237,23 +237,31 @@ export class InferencePool<T = unknown> {
     best.port.postMessage(slot satisfies TaskMessage);
   }
 
-  /** Waits for every worker to attach and to have run every model once. */
-  async warmUp(): Promise<void> {
+  /**
+   * Waits for every worker to attach and to have run every model once.
+   * Resolves with the models whose warm-up inference failed (index → reason);
+   * rejects when a worker died or the task failed as a whole.
+   */
+  async warmUp(): Promise<Map<number, string>> {
     while (this.links.length < this.workers) await new Promise<void>((r) => this.attachWaiters.push(r));
-    await Promise.all(this.links.map((l) => l.warm));
+    const perLink = await Promise.all(this.links.map((l) => l.warm!));
+    const failed = new Map<number, string>();
+    for (const m of perLink) for (const [model, reason] of m) if (!failed.has(model)) failed.set(model, reason);
+    return failed;
   }
 
-  /** One row of every model (all zeros), through the link's first free slot like any task. */
-  private warmUpLink(link: Link<T>): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  /** One row of every model (all zeros), through the link's first free slot like any task; resolves with the models that failed. */
+  private warmUpLink(link: Link<T>): Promise<Map<number, string>> {
+    return new Promise<Map<number, string>>((resolve, reject) => {
       const slot = this.take(link, new WarmUp((reply, reason) => {
         if (reply === null) return reject(new Error(`a worker died during warm-up: ${reason}`));
         if (reply.failure !== undefined) return reject(new Error(`the warm-up failed: ${reply.failure}`));
+        const failed = new Map<number, string>();
         for (let i = 0; i < reply.parts.length; i++) {
           const error = reply.parts[i].error;
-          if (error !== null) return reject(new Error(`model ${this.registry.models[i].name} failed its warm-up inference: ${error}`));
+          if (error !== null) failed.set(i, `model ${this.registry.models[i].name} failed its warm-up inference: ${error}`);
         }
-        resolve();
+        resolve(failed);
       }));
       const ctl = link.slots.control(slot);
       ctl[CTL_PARTS] = this.registry.models.length;

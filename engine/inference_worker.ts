@@ -31,22 +31,28 @@ const init = Piscina.workerData as WorkerInit;
 const recorder = claimWorkerShard(init.telemetry, threadId);
 const specs = init.models;
 
-// A backend that cannot open the models (addon missing, unsupported operator)
-// fails every batch with the reason: the warm-up reports it and the server
-// exits saying why, where a throw here would have Piscina restart the worker
-// in a loop and the server wait for readiness forever.
+// A model the backend cannot open (unsupported operator, a file the runtime
+// refuses) fails its own batches with the reason, naming the model and file:
+// the warm-up reports it and the pool marks that model failed while the others
+// serve. A backend that cannot load at all (addon missing) fails every model.
+// A throw here would have Piscina restart the worker in a loop and the server
+// wait for readiness forever.
+function failing(reason: string): ModelRunner {
+  return () => {
+    throw new Error(reason);
+  };
+}
 async function openBackend(): Promise<{ runners: ModelRunner[]; readsSharedMemory: boolean }> {
+  let backend: InferenceBackendModule;
   try {
-    const backend = (await import(init.backend.moduleUrl)) as InferenceBackendModule;
-    const runners = await Promise.all(specs.map((m) => backend.openModel(m, { intraOpThreads: init.intraOpThreads })));
-    return { runners, readsSharedMemory: backend.readsSharedMemory };
+    backend = (await import(init.backend.moduleUrl)) as InferenceBackendModule;
   } catch (err) {
-    const reason = `the ${init.backend.name} backend cannot open the models: ${(err as Error)?.message ?? err}`;
-    const fail: ModelRunner = () => {
-      throw new Error(reason);
-    };
-    return { runners: specs.map(() => fail), readsSharedMemory: true };
+    const reason = `the ${init.backend.name} backend cannot be loaded: ${(err as Error)?.message ?? err}`;
+    return { runners: specs.map(() => failing(reason)), readsSharedMemory: true };
   }
+  const runners = await Promise.all(specs.map((m) => backend.openModel(m, { intraOpThreads: init.intraOpThreads }).catch((err: unknown) =>
+    failing(`model ${m.name}: the ${init.backend.name} backend cannot open ${m.onnxPath}: ${(err as Error)?.message ?? err}`))));
+  return { runners, readsSharedMemory: backend.readsSharedMemory };
 }
 const backend = await openBackend();
 const runners = backend.runners;

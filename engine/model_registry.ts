@@ -1,22 +1,43 @@
 // Finds and loads every model folder under the models directory: a
-// manifest.json plus the ONNX file it names. Loading fails loudly on a bad
-// manifest (naming the file and field) rather than serving half the models.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+// manifest.json plus the ONNX file it names (and any lookup files). Each
+// folder loads on its own (loadModel): a bad manifest, a path leaving
+// MODELS_DIR, a missing or unreadable ONNX file or one whose signature
+// disagrees with the manifest makes that model `failed`, with a reason naming
+// the file, and the others serve. Only a directory with no loadable model
+// stops the server.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FeatureEncoder } from './feature_encoder.js';
-import { readManifest, type ModelManifest } from './manifest.js';
+import { insideRoot, readManifest, type ModelManifest } from './manifest.js';
+import { ELEM_TYPE_NAMES, readOnnxSignature, type OnnxSignature, type TensorSignature } from './onnx_signature.js';
+import { RequestSchema } from './request_schema.js';
 
 export interface LoadedModel {
   /** Position in the registry: the index used by batchers, workers and telemetry shards. */
   index: number;
   name: string;
   version: string;
+  /** The folder under MODELS_DIR it was loaded from. */
+  folder: string;
   manifest: ModelManifest;
   onnxPath: string;
+  /** The ONNX graph's inputs and outputs, as checked against the manifest. */
+  signature: OnnxSignature;
+  schema: RequestSchema;
   encoder: FeatureEncoder;
   width: number;
   /** `,"model":…,"model_version":…` precomputed for the JSON response path. */
   jsonFragment: string;
+  /** Set when the model loaded but its inference failed at warm-up: it is no longer routed to. */
+  failure?: string;
+}
+
+/** A model folder that did not load, and why. */
+export interface FailedModel {
+  /** The manifest's name when it could be read, else the folder's. */
+  name: string;
+  folder: string;
+  reason: string;
 }
 
 /** What a worker needs to open a session; plain data, safe for workerData. */
@@ -33,10 +54,12 @@ export interface WorkerModelSpec {
 
 export class ModelRegistry {
   readonly models: LoadedModel[];
+  readonly failed: FailedModel[];
   private readonly byName: Map<string, LoadedModel>;
 
-  constructor(models: LoadedModel[]) {
+  constructor(models: LoadedModel[], failed: FailedModel[] = []) {
     this.models = models;
+    this.failed = failed;
     this.byName = new Map(models.map((m) => [m.name, m]));
   }
 
@@ -44,31 +67,145 @@ export class ModelRegistry {
     return this.byName.get(name);
   }
 
-  workerSpecs(): WorkerModelSpec[] {
-    return this.models.map((m) => ({
-      index: m.index, name: m.name, onnxPath: m.onnxPath, inputName: m.manifest.input.name, width: m.width,
-      outputName: m.manifest.output.name, outputKind: m.manifest.output.kind, outputColumn: m.manifest.output.column ?? 0,
-    }));
+  /** A model that failed after loading (its warm-up inference): kept at its index, reported, no longer routed to. */
+  markFailed(model: LoadedModel, reason: string): void {
+    model.failure = reason;
   }
+
+  /** Models that serve: loaded and not failed since. */
+  serving(): LoadedModel[] {
+    return this.models.filter((m) => m.failure === undefined);
+  }
+
+  workerSpecs(): WorkerModelSpec[] {
+    return this.models.map(workerSpec);
+  }
+}
+
+export function workerSpec(m: LoadedModel): WorkerModelSpec {
+  return {
+    index: m.index, name: m.name, onnxPath: m.onnxPath, inputName: m.manifest.input.name, width: m.width,
+    outputName: m.manifest.output.name, outputKind: m.manifest.output.kind, outputColumn: m.manifest.output.column ?? 0,
+  };
+}
+
+export class ModelLoadError extends Error {
+  constructor(readonly modelName: string, message: string) {
+    super(message);
+  }
+}
+
+/** The manifest's "name" when the file parses that far, for reporting a model that failed. */
+function nameFromManifest(path: string, folder: string): string {
+  try {
+    const raw = JSON.parse(readFileSync(path, 'utf8')) as { name?: unknown };
+    if (typeof raw.name === 'string' && raw.name.length > 0 && raw.name.length <= 64) return raw.name;
+  } catch {
+    // the reason says what is wrong with it
+  }
+  return folder;
+}
+
+/**
+ * Loads one model folder of `modelsDir` as registry entry `index`; throws a
+ * ModelLoadError naming the model and the file. One folder, one call: the
+ * unit a later reload can replace.
+ */
+export function loadModel(modelsDir: string, folder: string, index: number): LoadedModel {
+  const manifestPath = join(modelsDir, folder, 'manifest.json');
+  let manifest: ModelManifest;
+  try {
+    manifest = readManifest(manifestPath, modelsDir);
+  } catch (err) {
+    const name = nameFromManifest(manifestPath, folder);
+    throw new ModelLoadError(name, `model ${name}: ${(err as Error).message}`);
+  }
+  const fail = (msg: string): never => {
+    throw new ModelLoadError(manifest.name, `model ${manifest.name} (${manifestPath}): ${msg}`);
+  };
+  let onnxPath = '';
+  try {
+    onnxPath = insideRoot({ dir: join(modelsDir, folder), root: modelsDir }, manifest.file, manifestPath, '"file"');
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (!existsSync(onnxPath) || !statSync(onnxPath).isFile()) fail(`model file ${manifest.file} does not exist`);
+  let signature: OnnxSignature;
+  try {
+    signature = readOnnxSignature(onnxPath);
+  } catch (err) {
+    return fail(`model file ${onnxPath} is not a readable ONNX model: ${(err as Error).message}`);
+  }
+  const mismatch = contractMismatch(manifest, signature);
+  if (mismatch !== null) fail(`model file ${onnxPath} does not match the manifest: ${mismatch}`);
+  const encoder = new FeatureEncoder(manifest);
+  return {
+    index, name: manifest.name, version: manifest.version, folder, manifest, onnxPath, signature,
+    schema: new RequestSchema(manifest), encoder, width: encoder.width,
+    jsonFragment: `,"model":${JSON.stringify(manifest.name)},"model_version":${JSON.stringify(manifest.version)}`,
+  };
+}
+
+function describeTensor(t: TensorSignature): string {
+  const type = t.elemType === null ? 'non-tensor' : ELEM_TYPE_NAMES[t.elemType] ?? `type ${t.elemType}`;
+  return `${t.name} (${type}${t.shape === null ? '' : ` [${t.shape.map((d) => (d === null ? '?' : d)).join(', ')}]`})`;
+}
+
+/**
+ * What differs between the manifest and the graph's signature, or null: the
+ * input's name, element type and width (a symbolic batch dimension is
+ * expected; a symbolic width is taken on trust), and the output's name and,
+ * when the graph declares it, that `column` exists.
+ */
+export function contractMismatch(m: ModelManifest, sig: OnnxSignature): string | null {
+  const width = m.input.shape[1];
+  if (sig.inputs.length !== 1) {
+    return `the engine feeds one input, ${m.input.name}; the graph has ${sig.inputs.length}: ${sig.inputs.map(describeTensor).join(', ') || 'none'}`;
+  }
+  const input = sig.inputs[0];
+  if (input.name !== m.input.name) return `input name: manifest says ${JSON.stringify(m.input.name)}, the graph's input is ${describeTensor(input)}`;
+  if (input.elemType !== 1) return `input dtype: manifest says float32, the graph's input is ${describeTensor(input)}`;
+  if (input.shape !== null) {
+    if (input.shape.length !== 2) return `input shape: manifest says [-1, ${width}], the graph's input is ${describeTensor(input)}`;
+    const [batch, cols] = input.shape;
+    if (typeof cols === 'number' && cols !== width) {
+      return `input width: the manifest encodes ${width} columns, the graph's input takes ${cols} (${describeTensor(input)})`;
+    }
+    if (typeof batch === 'number' && batch !== -1 && batch !== 0) {
+      return `input batch dimension is fixed at ${batch} (${describeTensor(input)}); the engine needs a symbolic one to batch rows`;
+    }
+  }
+  const output = sig.outputs.find((o) => o.name === m.output.name);
+  if (output === undefined) {
+    return `output name: manifest says ${JSON.stringify(m.output.name)}, the graph's outputs are ${sig.outputs.map(describeTensor).join(', ') || 'none'}`;
+  }
+  if (output.elemType === null) return `output ${m.output.name} is not a tensor (a ZipMap's sequence of maps cannot be returned; name a tensor output)`;
+  const column = m.output.column ?? 0;
+  const cols = output.shape === null ? null : output.shape.length === 1 ? 1 : output.shape.length === 2 ? output.shape[1] : null;
+  if (output.shape !== null && output.shape.length > 2) return `output ${describeTensor(output)} has more than two dimensions`;
+  if (typeof cols === 'number' && cols > 0 && column >= cols) return `output column ${column} is not there: ${describeTensor(output)}`;
+  return null;
 }
 
 /** Loads every sub-folder of `dir` that holds a manifest.json, in name order (stable indices). */
 export function loadModelRegistry(dir: string): ModelRegistry {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`MODELS_DIR ${dir} is not a directory`);
-  const folders = readdirSync(dir).filter((f) => existsSync(join(dir, f, 'manifest.json'))).sort();
+  const root = resolve(dir);
+  const folders = readdirSync(root).filter((f) => existsSync(join(root, f, 'manifest.json'))).sort();
   if (folders.length === 0) throw new Error(`MODELS_DIR ${dir} holds no model folder (a folder with manifest.json)`);
   const models: LoadedModel[] = [];
+  const failed: FailedModel[] = [];
   for (const folder of folders) {
-    const manifestPath = join(dir, folder, 'manifest.json');
-    const manifest = readManifest(manifestPath);
-    const onnxPath = resolve(dir, folder, manifest.file);
-    if (!existsSync(onnxPath)) throw new Error(`manifest ${manifestPath}: model file ${manifest.file} does not exist`);
-    if (models.some((m) => m.name === manifest.name)) throw new Error(`manifest ${manifestPath}: model name ${manifest.name} is used twice`);
-    const encoder = new FeatureEncoder(manifest);
-    models.push({
-      index: models.length, name: manifest.name, version: manifest.version, manifest, onnxPath, encoder, width: encoder.width,
-      jsonFragment: `,"model":${JSON.stringify(manifest.name)},"model_version":${JSON.stringify(manifest.version)}`,
-    });
+    try {
+      const model = loadModel(root, folder, models.length);
+      const twin = models.find((m) => m.name === model.name);
+      if (twin !== undefined) throw new ModelLoadError(model.name, `model ${model.name} (${join(root, folder, 'manifest.json')}): the name is already used by folder ${twin.folder}`);
+      models.push(model);
+    } catch (err) {
+      const name = err instanceof ModelLoadError ? err.modelName : folder;
+      failed.push({ name, folder, reason: (err as Error).message });
+    }
   }
-  return new ModelRegistry(models);
+  if (models.length === 0) throw new Error(`MODELS_DIR ${dir}: no model loaded:\n  ${failed.map((f) => f.reason).join('\n  ')}`);
+  return new ModelRegistry(models, failed);
 }

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { projectRoot } from '../engine/config.js';
 import { startStreamHarness, type StreamHarness } from './support/stream_harness.js';
-import { createTrafficSampler } from '../engine/traffic_sampler.js';
+import { createTrafficSampler } from '../bench/lib/traffic_sampler.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { startServerProcess } from './support/server_process.js';

@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { projectRoot } from '../engine/config.js';
 import { FeatureEncoder, type PredictFields } from '../engine/feature_encoder.js';
 import { encodedWidth, readManifest } from '../engine/manifest.js';
-import { createTrafficSampler, loadTrafficProfile, type DemoRequest, type TrafficShift } from '../engine/traffic_sampler.js';
+import { createTrafficSampler, loadTrafficProfile, type DemoRequest, type TrafficShift } from '../bench/lib/traffic_sampler.js';
 
 const ROOT = projectRoot();
 const MODELS = ['xgboost', 'logistic'] as const;

@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { projectRoot } from '../engine/config.js';
 import { FeatureEncoder } from '../engine/feature_encoder.js';
 import { readManifest } from '../engine/manifest.js';
-import { createTrafficSampler, type TrafficShift } from '../engine/traffic_sampler.js';
+import { createTrafficSampler, type TrafficShift } from '../bench/lib/traffic_sampler.js';
 import { createTelemetry } from '../engine/telemetry/buffers.js';
 import { claimWorkerShard, type WorkerRecorder } from '../engine/telemetry/worker_recorder.js';
 import { createMainRecorder, type MainRecorder } from '../engine/telemetry/main_recorder.js';

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pack } from 'msgpackr';
-import { createTrafficSampler, type TrafficShift } from '../engine/traffic_sampler.js';
+import { createTrafficSampler, type TrafficShift } from '../bench/lib/traffic_sampler.js';
 import { startServerProcess, type ServerProcess } from './support/server_process.js';
 import { TestClient, type Reply } from './support/http_client.js';
 

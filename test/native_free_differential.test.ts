@@ -1,12 +1,12 @@
 // The native-free server as the oracle of the native one: the same few
-// hundred requests (the demo traffic, engine/traffic_sampler.ts), single and
+// hundred requests (the demo traffic, bench/lib/traffic_sampler.ts), single and
 // batched, sent to the real uWS + onnxruntime-node server and to the
 // native-free server (node:http + the pure-TypeScript evaluator) get the same
 // model and version and a ctr equal within 1e-6. The uWS server with
 // INFERENCE_BACKEND=ts serves and agrees too.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTrafficSampler } from '../engine/traffic_sampler.js';
+import { createTrafficSampler } from '../bench/lib/traffic_sampler.js';
 import { startServerProcess, type ServerProcess } from './support/server_process.js';
 import { TestClient, type Reply } from './support/http_client.js';
 

@@ -17,7 +17,7 @@ import * as ort from 'onnxruntime-node';
 import { projectRoot } from '../engine/config.js';
 import { FeatureEncoder } from '../engine/feature_encoder.js';
 import { readManifest } from '../engine/manifest.js';
-import { createTrafficSampler, mulberry32 } from '../engine/traffic_sampler.js';
+import { createTrafficSampler, mulberry32 } from '../bench/lib/traffic_sampler.js';
 import { OnnxModelError, OnnxOpError, TsInferenceSession, zipMapRows, type TsTensor } from '../native-free-ts/evaluator/session.js';
 import { appendGraphOutputs, buildModel, DT, treeAttrs, type AttrValue, type ModelSpec, type NodeSpec, type TreeNode, type TreeVote } from './support/onnx_builder.js';
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { describeConfig, loadConfig } from '../engine/config.js';
-import { createTrafficSampler } from '../engine/traffic_sampler.js';
+import { createTrafficSampler } from '../bench/lib/traffic_sampler.js';
 import { startServerProcess, type ServerProcess } from './support/server_process.js';
 import { TestClient, type Reply } from './support/http_client.js';
 import { assertError, assertStillServing, describeRequestErrors, GOOD } from './support/request_errors.js';

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listExperiments, listRunDirs, readRun } from '../engine/mlflow/file_reader.js';
-import { createTrafficSampler } from '../engine/traffic_sampler.js';
+import { createTrafficSampler } from '../bench/lib/traffic_sampler.js';
 import { startServerProcess } from './support/server_process.js';
 import { TestClient } from './support/http_client.js';
 

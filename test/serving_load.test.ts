@@ -3,7 +3,7 @@
 // crash, and the answers still match a sequential run.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTrafficSampler } from '../engine/traffic_sampler.js';
+import { createTrafficSampler } from '../bench/lib/traffic_sampler.js';
 import { startServerProcess, type ServerProcess } from './support/server_process.js';
 import { TestClient } from './support/http_client.js';
 

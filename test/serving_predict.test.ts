@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { loadModelRegistry, type LoadedModel, type ModelRegistry } from '../engine/model_registry.js';
 import { loadConfig } from '../engine/config.js';
-import { createTrafficSampler, type DemoRequest } from '../engine/traffic_sampler.js';
+import { createTrafficSampler, type DemoRequest } from '../bench/lib/traffic_sampler.js';
 import { startServerProcess, type ServerProcess } from './support/server_process.js';
 import { TestClient } from './support/http_client.js';
 

@@ -2,7 +2,7 @@
 // one Buffer), drawn from the project's traffic sampler, so that sending a
 // request costs the generator one socket write and nothing else.
 import { pack } from 'msgpackr';
-import { createTrafficSampler, type DemoRequest } from '../../engine/traffic_sampler.js';
+import { createTrafficSampler, type DemoRequest } from './traffic_sampler.js';
 
 export type BodyFormat = 'json' | 'msgpack';
 export type RequestKind = 'single' | 'batch';

@@ -146,3 +146,38 @@ def encode_columns(manifest, columns):
                 out[:, off] = np.asarray(uniq, dtype=np.float32)[inverse]
         off += feature_width(f)
     return out
+
+
+def serving_manifest(manifest):
+    """The manifest as the server reads it: the request schema in "fields"
+    and the encoders by their serving names (engine/manifest.ts). The same
+    columns as the training encoding above: one_hot keeps its trailing
+    "unknown" column ("other"), "numeric" over context.<x> becomes a "cyclic"
+    or "number" feature over the optional field context.<x>."""
+    fields, specs, seen = [], [], set()
+    for f in manifest["features"]:
+        kind = f["kind"]
+        if kind == "numeric":
+            name = "context." + f["field"]
+            field = {"name": name, "type": "integer" if isinstance(f["default"], int) else "number",
+                     "required": False, "default": f["default"]}
+            for k in ("min", "max"):
+                if k in f:
+                    field[k] = f[k]
+            spec = ({"kind": "cyclic", "field": name, "period": f["period"]} if f.get("transform") == "cyclic"
+                    else {"kind": "number", "field": name})
+        else:
+            name = f["field"]
+            field = {"name": name, "type": "string", "required": True}
+            spec = dict(f)
+            if kind == "one_hot":
+                spec["unknown"] = "other"
+        if name not in seen:
+            seen.add(name)
+            fields.append(field)
+        specs.append(spec)
+    out = {k: v for k, v in manifest.items() if k != "features"}
+    out["routing_key"] = "user_id"
+    out["fields"] = fields
+    out["features"] = specs
+    return out

@@ -8,7 +8,7 @@ The device×placement and ad-kind×device interactions are what a linear model
 over one-hot features cannot express, so trees have something to win.
 
 PROFILE holds every distribution parameter a request sampler needs; it is
-written to traffic_profile.json and read by engine/traffic_sampler.ts, so the
+written to traffic_profile.json and read by bench/lib/traffic_sampler.ts, so the
 server's load and drift tests draw from the same traffic the models learnt.
 """
 import math

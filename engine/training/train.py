@@ -146,7 +146,7 @@ def main():
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, "model.onnx"), "wb") as f:
             f.write(model.SerializeToString())
-        write_json(os.path.join(folder, "manifest.json"), man)
+        write_json(os.path.join(folder, "manifest.json"), features.serving_manifest(man))
 
     # Inputs and expected outputs for verify_onnx.mjs (ORT vs the trainers).
     x_hold.tofile(os.path.join(verify_dir, "features.f32"))

@@ -6,7 +6,7 @@
 // steps plus one small object.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { projectRoot } from './config.js';
+import { projectRoot } from '../../engine/config.js';
 
 export interface DemoRequest {
   user_id: string;
