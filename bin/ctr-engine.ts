@@ -2,7 +2,8 @@
 // `ctr-engine [serve] [options]` (`npm start`): the composition root. Reads
 // the configuration, chooses the front end and the inference backend, starts
 // the server (bin/start_server.ts), prints where it listens, and shuts down
-// cleanly on SIGTERM/SIGINT.
+// cleanly on SIGTERM/SIGINT. Other subcommands are dispatched to their own
+// modules: `import-xgboost` (bin/import_xgboost.ts, `npm run import:xgboost`).
 //
 // FRONT_END chooses the front end: `uws` (default) refuses to start when
 // uWebSockets.js cannot load natively; `native-free` serves with node:http
