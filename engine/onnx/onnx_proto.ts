@@ -27,14 +27,22 @@ export function onnxType(name: 'ModelProto' | 'GraphProto' | 'NodeProto' | 'Tens
 // Enums are numbers (protobufjs's verify() checks numbers only), bytes fields
 // (`s`, `strings`) take Uint8Array.
 
-/** AttributeProto.AttributeType values used here. */
-export const ATTRIBUTE_TYPE = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;
-/** TensorProto.DataType values used here. */
-export const DATA_TYPE = { FLOAT: 1, DOUBLE: 11, INT64: 7 } as const;
+/** `enum AttributeProto.AttributeType` */
+export const ATTRIBUTE_TYPE = {
+  UNDEFINED: 0, FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5,
+  FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10, SPARSE_TENSOR: 11, SPARSE_TENSORS: 12,
+} as const;
+/** `enum TensorProto.DataType` */
+export const DATA_TYPE = {
+  UNDEFINED: 0, FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9,
+  FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13, COMPLEX64: 14, COMPLEX128: 15, BFLOAT16: 16,
+} as const;
+/** `enum TensorProto.DataLocation` */
+export const DATA_LOCATION = { DEFAULT: 0, EXTERNAL: 1 } as const;
 
 export interface AttributeMessage {
   name: string;
-  type: (typeof ATTRIBUTE_TYPE)[keyof typeof ATTRIBUTE_TYPE];
+  type: number;
   f?: number;
   i?: number;
   s?: Uint8Array;
@@ -54,7 +62,7 @@ export interface NodeMessage {
 export interface DimensionMessage { dim_value?: number; dim_param?: string }
 export interface ValueInfoMessage {
   name: string;
-  type: { tensor_type: { elem_type: (typeof DATA_TYPE)[keyof typeof DATA_TYPE]; shape: { dim: DimensionMessage[] } } };
+  type: { tensor_type: { elem_type: number; shape: { dim: DimensionMessage[] } } };
 }
 export interface GraphMessage {
   name: string;
@@ -76,17 +84,36 @@ export interface ModelMessage {
 
 /** Serializes a ModelProto. Throws when the object does not fit the schema (a bug in the writer). */
 export function encodeModel(model: ModelMessage): Uint8Array {
-  const type = onnxType('ModelProto');
   // Checked before conversion: fromObject would quietly turn a wrong value into a default.
-  const problem = type.verify(model);
-  if (problem !== null) throw new Error(`ONNX ModelProto does not fit onnx-ml.proto: ${problem}`);
-  return type.encode(type.fromObject(model as unknown as Record<string, unknown>)).finish();
+  return encodeMessage('ModelProto', model as unknown as Record<string, unknown>);
 }
 
-/** Decodes a ModelProto into plain objects: enums as names, int64 as numbers, bytes as Uint8Array. */
-export function decodeModelMessage(bytes: Uint8Array): Record<string, unknown> {
+/**
+ * Decodes a ModelProto into plain objects with the .proto's field names:
+ * enums and int32 as numbers, int64 as decimal strings (exact; the caller
+ * decides what fits a JS number), bytes as Uint8Array, unset optional fields
+ * absent, unset repeated fields []. protobufjs throws on truncated or corrupt
+ * bytes (RangeError "index out of range" when truncated).
+ */
+export function decodeModelMessage(bytes: Uint8Array): Record<string, any> {
   const type = onnxType('ModelProto');
-  return type.toObject(type.decode(bytes), { enums: String, longs: Number, bytes: Uint8Array, defaults: false, arrays: true });
+  return type.toObject(type.decode(bytes), { longs: String, bytes: Uint8Array, defaults: false, arrays: true });
+}
+
+/** Serializes any ONNX message from plain objects (for writers beyond ModelMessage's slice, e.g. test graphs). */
+export function encodeMessage(name: Parameters<typeof onnxType>[0], value: Record<string, unknown>): Uint8Array {
+  const type = onnxType(name);
+  const problem = type.verify(value);
+  if (problem !== null) throw new Error(`ONNX ${name} does not fit onnx-ml.proto: ${problem}`);
+  return type.encode(type.fromObject(value)).finish();
+}
+
+/** An int64 field's value for encoding: a number when it is a safe integer, else exact as the {low, high} words protobufjs accepts. */
+export function int64Value(v: number | bigint | string): number | { low: number; high: number; unsigned: false } {
+  const n = Number(v);
+  if (Number.isSafeInteger(n)) return n;
+  const b = BigInt(v);
+  return { low: Number(BigInt.asIntN(32, b)), high: Number(BigInt.asIntN(32, b >> 32n)), unsigned: false };
 }
 
 /** An attribute in the shape AttributeMessage wants, typed by its value. */
