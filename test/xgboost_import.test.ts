@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { decodeModelMessage } from '../engine/onnx/onnx_proto.js';
+import { decodeModelMessage, int64ToNumber } from '../engine/onnx/onnx_proto.js';
 import { validateManifest } from '../engine/manifest.js';
 import { buildModelMessage, graphOutput, xgboostToOnnx } from '../engine/xgboost_import/onnx_graph.js';
 import { parseBaseScore, parseXgboostJson, readXgboostModel, XgboostImportError } from '../engine/xgboost_import/xgboost_json.js';
@@ -120,11 +120,11 @@ test('the ONNX graph: BRANCH_LT to the yes child, missing values follow default_
   const tree = raw.learner.gradient_booster.model.trees[0];
   // Decoded with the same schema from the bytes, not from the object that made them.
   const decoded = decodeModelMessage(xgboostToOnnx(model, { name: 'single', producerVersion: 'test' })) as any;
-  assert.deepEqual(decoded.opset_import.map((o: any) => [o.domain, Number(o.version)]), [['', 17], ['ai.onnx.ml', 3]]);
+  assert.deepEqual(decoded.opset_import.map((o: any) => [o.domain, int64ToNumber(o.version)]), [['', 17], ['ai.onnx.ml', 3]]);
   const [trees, sigmoid] = decoded.graph.node;
   assert.equal(trees.op_type, 'TreeEnsembleRegressor');
   assert.equal(sigmoid.op_type, 'Sigmoid');
-  const a = Object.fromEntries(trees.attribute.map((x: any) => [x.name, { ...x, ints: x.ints.map(Number) }]));  // int64 arrive as decimal strings
+  const a = Object.fromEntries(trees.attribute.map((x: any) => [x.name, { ...x, ints: x.ints.map(int64ToNumber) }]));
   const text = (b: Uint8Array) => Buffer.from(b).toString('utf8');
   assert.equal(text(a.post_transform.s), 'NONE');
   assert.ok(Math.abs(a.base_values.floats[0] - 0) < 1e-7, 'base_score 0.5 → margin 0');

@@ -90,14 +90,31 @@ export function encodeModel(model: ModelMessage): Uint8Array {
 
 /**
  * Decodes a ModelProto into plain objects with the .proto's field names:
- * enums and int32 as numbers, int64 as decimal strings (exact; the caller
- * decides what fits a JS number), bytes as Uint8Array, unset optional fields
- * absent, unset repeated fields []. protobufjs throws on truncated or corrupt
- * bytes (RangeError "index out of range" when truncated).
+ * enums and int32 as numbers, int64 as protobufjs gives them (a number, or a
+ * Long {low, high}: read them with int64ToNumber / int64ToBigInt, which stay
+ * exact), bytes as Uint8Array, unset optional fields absent, unset repeated
+ * fields []. protobufjs throws on truncated or corrupt bytes (RangeError
+ * "index out of range" when truncated).
  */
 export function decodeModelMessage(bytes: Uint8Array): Record<string, any> {
   const type = onnxType('ModelProto');
-  return type.toObject(type.decode(bytes), { longs: String, bytes: Uint8Array, defaults: false, arrays: true });
+  return type.toObject(type.decode(bytes), { bytes: Uint8Array, defaults: false, arrays: true });
+}
+
+type Int64 = number | { low: number; high: number };
+
+/** A decoded int64 as a JS number, or null when it is beyond 2^53 (not held exactly). */
+export function int64ToNumber(v: Int64): number | null {
+  if (typeof v === 'number') return Number.isSafeInteger(v) ? v : null;
+  // Signed high word, unsigned low word; exact whenever the result is a safe integer.
+  const r = v.high * 4294967296 + (v.low >>> 0);
+  return Number.isSafeInteger(r) ? r : null;
+}
+
+/** A decoded int64, exact. */
+export function int64ToBigInt(v: Int64): bigint {
+  if (typeof v === 'number') return BigInt(v);
+  return BigInt.asIntN(64, (BigInt(v.high) << 32n) | BigInt(v.low >>> 0));
 }
 
 /** Serializes any ONNX message from plain objects (for writers beyond ModelMessage's slice, e.g. test graphs). */

@@ -8,7 +8,7 @@
 // evaluator cannot honour (external tensor data, sparse initializers,
 // model-local functions, segmented tensors) with a message naming it instead
 // of silently ignoring it.
-import { decodeModelMessage } from '../../engine/onnx/onnx_proto.js';
+import { decodeModelMessage, int64ToBigInt, int64ToNumber } from '../../engine/onnx/onnx_proto.js';
 import { ATTRIBUTE_TYPE, DATA_LOCATION, DATA_TYPE } from './onnx_fields.js';
 import { sizeOf, tensor, type ElemType, type Tensor } from './tensor.js';
 export interface OpsetImport { domain: string; version: number }
@@ -67,19 +67,16 @@ export class OnnxModelError extends Error {
 }
 
 // The decoded messages as protobufjs's toObject() gives them (the .proto's field
-// names; int64 as decimal strings, bytes as Uint8Array, unset optionals absent).
+// names; int64 as a number or a Long, bytes as Uint8Array, unset optionals absent).
 type Msg = Record<string, any>;
 const list = (v: unknown): any[] => (Array.isArray(v) ? v : []);
 const has = (m: Msg, field: string): boolean => m[field] !== undefined && m[field] !== null;
 
 /** An int64 as a JS number; refuses values beyond 2^53 rather than silently rounding an id or a dimension. */
-function int64(v: unknown, what: string): number {
-  if (typeof v === 'number') return v;
-  const big = BigInt(String(v));
-  if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < BigInt(Number.MIN_SAFE_INTEGER)) {
-    throw new OnnxModelError(`${what}: int64 value ${big} is beyond 2^53 and cannot be held exactly`);
-  }
-  return Number(big);
+function int64(v: any, what: string): number {
+  const n = int64ToNumber(v);
+  if (n === null) throw new OnnxModelError(`${what}: int64 value ${int64ToBigInt(v)} is beyond 2^53 and cannot be held exactly`);
+  return n;
 }
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -251,7 +248,7 @@ function readTensor(m: Msg): { name: string; value: Tensor } {
   } else if (type === 'int64') {
     const values = list(m.int64_data);
     check(values.length, 'int64_data');
-    values.forEach((v, i) => (out[i] = BigInt(String(v)) as never));
+    values.forEach((v, i) => (out[i] = int64ToBigInt(v) as never));
   } else {
     const [field, values] = type === 'float32' ? ['float_data', list(m.float_data)] : type === 'float64' ? ['double_data', list(m.double_data)] : ['int32_data', list(m.int32_data)];
     check(values.length, field);
