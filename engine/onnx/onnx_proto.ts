@@ -1,5 +1,6 @@
-// ONNX's protobuf schema through protobufjs: the one place that turns ONNX
-// messages into bytes. The schema is ONNX's own onnx-ml.proto, vendored
+// ONNX's protobuf schema through protobufjs: the one place where ONNX bytes
+// become messages and messages bytes (import-xgboost writes with it, the
+// TypeScript evaluator reads with it). The schema is ONNX's own onnx-ml.proto, vendored
 // unchanged beside this file (onnx/onnx at f7546912, ONNX 1.23.0; it is a
 // superset of every older IR, and protobuf skips fields it does not know), and
 // parsed once on first use with the .proto's own field names (keepCase).
@@ -23,9 +24,7 @@ export function onnxType(name: 'ModelProto' | 'GraphProto' | 'NodeProto' | 'Tens
   return onnxSchema().lookupType(`onnx.${name}`);
 }
 
-// The slice of the messages a writer fills, with the .proto's field names.
-// Enums are numbers (protobufjs's verify() checks numbers only), bytes fields
-// (`s`, `strings`) take Uint8Array.
+// Enum values, as numbers everywhere (protobufjs's verify() accepts numbers only).
 
 /** `enum AttributeProto.AttributeType` */
 export const ATTRIBUTE_TYPE = {
@@ -39,6 +38,9 @@ export const DATA_TYPE = {
 } as const;
 /** `enum TensorProto.DataLocation` */
 export const DATA_LOCATION = { DEFAULT: 0, EXTERNAL: 1 } as const;
+
+// The slice of the messages a writer fills, with the .proto's field names;
+// bytes fields (`s`, `strings`) take Uint8Array.
 
 export interface AttributeMessage {
   name: string;
