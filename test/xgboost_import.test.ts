@@ -265,33 +265,40 @@ test('CLI + server: an imported model serves XGBoost\'s predictions through POST
   const request = (r: (number | null)[]) => {
     const values: Record<string, number> = {};
     r.forEach((v, j) => { if (v !== null) values[names[j]] = v; });
-    return fieldsFormat ? { user_id: 'u1', ...values } : { user_id: 'u1', ad_id: 'a1', device: 'mobile', placement: 'feed', context: values };
+    return fieldsFormat ? values : { user_id: 'u1', ad_id: 'a1', device: 'mobile', placement: 'feed', context: values };
   };
 
-  const server = await startServerProcess({ MODELS_DIR: modelsDir, WORKERS: '1' });
-  const client = new TestClient(server.url, 2);
   try {
-    const models = await client.get('/models');
-    assert.equal(models.status, 200);
-    let largest = 0;
-    for (const { r, want } of cases) {
-      const res = await client.postJson('/predict_ctr', request(r));
-      assert.equal(res.status, 200, JSON.stringify(res.body));
-      assert.equal(res.body.model, 'team_model');
-      assert.equal(res.body.model_version, '3');
-      largest = Math.max(largest, Math.abs(res.body.ctr - want));
-      assert.ok(Math.abs(res.body.ctr - want) <= TOLERANCE, `row ${JSON.stringify(r)}: served ${res.body.ctr}, XGBoost ${want}`);
+    // Both inference backends: onnxruntime-node behind uWS, the TypeScript evaluator behind node:http.
+    for (const entry of ['api', 'native-free'] as const) {
+      const server = await startServerProcess({ MODELS_DIR: modelsDir, WORKERS: '1' }, 30_000, { entry });
+      const client = new TestClient(server.url, 2);
+      try {
+        const models = await client.get('/models');
+        assert.equal(models.status, 200);
+        let largest = 0;
+        for (const { r, want } of cases) {
+          const res = await client.postJson('/predict_ctr', request(r));
+          assert.equal(res.status, 200, JSON.stringify(res.body));
+          assert.equal(res.body.model, 'team_model');
+          assert.equal(res.body.model_version, '3');
+          largest = Math.max(largest, Math.abs(res.body.ctr - want));
+          assert.ok(Math.abs(res.body.ctr - want) <= TOLERANCE, `${entry} row ${JSON.stringify(r)}: served ${res.body.ctr}, XGBoost ${want}`);
+        }
+        const batch = await client.postJson('/predict_ctr/batch', { requests: cases.map(({ r }) => request(r)) });
+        assert.equal(batch.status, 200, JSON.stringify(batch.body));
+        assert.equal(batch.body.predictions.length, cases.length);
+        batch.body.predictions.forEach((p: { ctr: number }, i: number) => {
+          largest = Math.max(largest, Math.abs(p.ctr - cases[i].want));
+          assert.ok(Math.abs(p.ctr - cases[i].want) <= TOLERANCE, `${entry} batch item ${i}: served ${p.ctr}, XGBoost ${cases[i].want}`);
+        });
+        t.diagnostic(`${entry}: served ${cases.length} rows (single and batch): largest |diff| to XGBoost ${largest.toExponential(2)}`);
+      } finally {
+        await client.close();
+        await server.stop();
+      }
     }
-    const batch = await client.postJson('/predict_ctr/batch', { requests: cases.map(({ r }) => request(r)) });
-    assert.equal(batch.status, 200, JSON.stringify(batch.body));
-    batch.body.predictions.forEach((p: { ctr: number }, i: number) => {
-      largest = Math.max(largest, Math.abs(p.ctr - cases[i].want));
-      assert.ok(Math.abs(p.ctr - cases[i].want) <= TOLERANCE, `batch item ${i}: served ${p.ctr}, XGBoost ${cases[i].want}`);
-    });
-    t.diagnostic(`served ${cases.length} rows (single and batch): largest |diff| to XGBoost ${largest.toExponential(2)}`);
   } finally {
-    await client.close();
-    await server.stop();
     rmSync(modelsDir, { recursive: true, force: true });
   }
 });
