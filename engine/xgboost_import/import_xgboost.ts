@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { projectRoot } from '../config.js';
+import { validateManifest } from '../manifest.js';
 import { manifestFor, parseUserEncoding } from './manifest_skeleton.js';
 import { xgboostToOnnx } from './onnx_graph.js';
 import { parseXgboostJson, XgboostImportError, type XgbModel } from './xgboost_json.js';
@@ -77,6 +78,13 @@ export function importXgboost(opts: ImportOptions): ImportResult {
   }
   if (model.objective === 'reg:squarederror') notes.push('reg:squarederror outputs a raw value, not a probability; the server serves it unchanged');
   if (encoding === undefined) notes.push(`manifest.json is a skeleton: ${model.numFeature} optional number fields passed through as is; edit "fields" and "features" to your request schema (or pass --features)`);
+
+  try {
+    // The same check the server runs at load, so a wrong --features file shows now rather than at start.
+    validateManifest(manifest, manifestPath);
+  } catch (err) {
+    notes.push(`the server's manifest check refuses this manifest as it stands: ${(err as Error).message}`);
+  }
 
   mkdirSync(dir, { recursive: true });
   writeAtomically(onnxPath, onnx);
