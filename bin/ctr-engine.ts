@@ -2,7 +2,8 @@
 // `ctr-engine [serve] [options]` (`npm start`): the composition root. Reads
 // the configuration, chooses the front end and the inference backend, starts
 // the server (bin/start_server.ts), prints where it listens, and shuts down
-// cleanly on SIGTERM/SIGINT.
+// cleanly on SIGTERM/SIGINT. Other subcommands are dispatched to their own
+// modules: `import-xgboost` (bin/import_xgboost.ts, `npm run import:xgboost`).
 //
 // FRONT_END chooses the front end: `uws` (default) refuses to start when
 // uWebSockets.js cannot load natively; `native-free` serves with node:http
@@ -14,9 +15,13 @@ import type { ServerConfig } from '../engine/config.js';
 import { loadUws, type LoadedUws } from '../api/uws_loader.js';
 import { exitOnStartFailure, loadConfigOrExit, serveUntilSignalled } from './serve.js';
 import { startServer, type StartOptions } from './start_server.js';
+import { IMPORT_USAGE, runImportXgboost } from './import_xgboost.js';
 
 const USAGE = `usage: ctr-engine [serve] [--option value …]   serve predictions (options: README, "Configuration")
-       ctr-engine help                            this text`;
+       ctr-engine import-xgboost model.json --name NAME --out MODELS_DIR [--version V] [--features F] [--force]
+       ctr-engine help                            this text
+
+${IMPORT_USAGE}`;
 
 const oneLine = (err: unknown) => String((err as Error)?.message ?? err).replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
 
@@ -62,6 +67,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'serve':
       return serve(rest);
+    case 'import-xgboost':
+      process.exitCode = runImportXgboost(rest);
+      return;
     default:
       // No command: serve, with every argument an option (`npm start -- --port 9000`).
       if (command !== undefined && !command.startsWith('-')) {

@@ -675,3 +675,16 @@ test('feeds are checked like onnxruntime does: names, rank, fixed dimensions, da
   assert.throws(() => t.runSync({ features: { data: ok, dims: [3, 141] } }), /need 423 values, data has 282/);
   assert.throws(() => t.runSync({ features: { data: ok, dims: [2, 141] } }, ['nope']), /fetch "nope" is not an output/);
 });
+
+test('int64 through the shared protobufjs schema: exact beyond 2^53 in tensors, refused beyond 2^53 where a JS number must hold it', async () => {
+  const big = [-(2n ** 60n) - 3n, 2n ** 62n + 1n];
+  const bytes = buildModel({
+    nodes: [{ op: 'Identity', inputs: ['l'], outputs: ['L'] }, { op: 'Identity', inputs: ['X'], outputs: ['Y'] }],
+    inputs: [floatIn('X', [1])], outputs: [floatOut('Y'), { name: 'L', type: { tensor: DT.INT64, shape: [2] } }],
+    initializers: [{ name: 'l', dataType: DT.INT64, dims: [2], values: big }],
+  });
+  const t = await tsRun(bytes, { X: { data: Float32Array.of(1), dims: [1] } });
+  assert.deepEqual(Array.from(t.L.data as BigInt64Array), big);
+  const attr = buildModel({ nodes: [{ op: 'Flatten', inputs: ['X'], outputs: ['Y'], attrs: { axis: 2 ** 60 } }], inputs: [floatIn('X', [1])], outputs: [floatOut('Y')] });
+  await assert.rejects(TsInferenceSession.create(attr), /attribute axis: int64 value 1152921504606846976 is beyond 2\^53/);
+});

@@ -1,15 +1,16 @@
 // Decodes an ONNX ModelProto into plain objects: only the fields an evaluator
-// needs (field numbers in onnx_fields.ts). Unknown fields are skipped, as
-// protobuf requires; features this evaluator cannot honour (external tensor
-// data, sparse initializers, model-local functions, segmented tensors) are
-// refused with a message naming them instead of being silently ignored.
-import {
-  ATTRIBUTE, ATTRIBUTE_TYPE, DATA_LOCATION, DATA_TYPE, DIMENSION, GRAPH, MODEL, NODE, OPSET_ID, SHAPE, TENSOR, TYPE,
-  TYPE_MAP, TYPE_SEQUENCE, TYPE_TENSOR, VALUE_INFO, WIRE,
-} from './onnx_fields.js';
-import { expectWire, ProtoReader, ProtobufError } from './protobuf_reader.js';
+// needs. The bytes are parsed by protobufjs against ONNX's own onnx-ml.proto
+// (engine/onnx/onnx_proto.ts, the schema import-xgboost writes with), so
+// protobuf's rules come from a maintained library: unknown fields skipped, a
+// field of the wrong wire type treated as unknown, a repeated occurrence of a
+// message field merged into the first, packed and unpacked repeated scalars.
+// This module maps the messages to the evaluator's shapes and refuses what the
+// evaluator cannot honour (external tensor data, sparse initializers,
+// model-local functions, segmented tensors) with a message naming it instead
+// of silently ignoring it.
+import { decodeModelMessage, int64ToBigInt, int64ToNumber } from '../../engine/onnx/onnx_proto.js';
+import { ATTRIBUTE_TYPE, DATA_LOCATION, DATA_TYPE } from './onnx_fields.js';
 import { sizeOf, tensor, type ElemType, type Tensor } from './tensor.js';
-
 export interface OpsetImport { domain: string; version: number }
 
 export interface AttributeProto {
@@ -65,122 +66,90 @@ export class OnnxModelError extends Error {
   override name = 'OnnxModelError';
 }
 
+// The decoded messages as protobufjs's toObject() gives them (the .proto's field
+// names; int64 as a number or a Long, bytes as Uint8Array, unset optionals absent).
+type Msg = Record<string, any>;
+const list = (v: unknown): any[] => (Array.isArray(v) ? v : []);
+const has = (m: Msg, field: string): boolean => m[field] !== undefined && m[field] !== null;
+
+/** An int64 as a JS number; refuses values beyond 2^53 rather than silently rounding an id or a dimension. */
+function int64(v: any, what: string): number {
+  const n = int64ToNumber(v);
+  if (n === null) throw new OnnxModelError(`${what}: int64 value ${int64ToBigInt(v)} is beyond 2^53 and cannot be held exactly`);
+  return n;
+}
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Decodes a serialized ModelProto. Throws OnnxModelError with the reason. */
 export function decodeModel(bytes: Uint8Array): ModelProto {
   if (bytes.length === 0) throw new OnnxModelError('empty model file');
+  let m: Msg;
   try {
-    return readModel(new ProtoReader(bytes));
+    m = decodeModelMessage(bytes);
   } catch (err) {
-    if (err instanceof ProtobufError) throw new OnnxModelError(`not a valid ONNX protobuf: ${err.message}`);
-    throw err;
+    const msg = (err as Error).message;
+    const what = /index out of range/.test(msg) ? 'truncated' : 'malformed';
+    throw new OnnxModelError(`not a valid ONNX protobuf: ${what} (${msg})`);
   }
+  return readModel(m);
 }
 
-function readModel(r: ProtoReader): ModelProto {
-  let irVersion = 0;
-  let producerName = '';
-  let producerVersion = '';
-  const opsets: OpsetImport[] = [];
-  let graph: GraphProto | null = null;
-  while (!r.done()) {
-    const { field, wire } = r.tag();
-    switch (field) {
-      case MODEL.ir_version: expectWire(wire, WIRE.VARINT, 'ModelProto.ir_version'); irVersion = r.int64('ir_version'); break;
-      case MODEL.producer_name: expectWire(wire, WIRE.LEN, 'ModelProto.producer_name'); producerName = r.string(); break;
-      case MODEL.producer_version: expectWire(wire, WIRE.LEN, 'ModelProto.producer_version'); producerVersion = r.string(); break;
-      case MODEL.opset_import: expectWire(wire, WIRE.LEN, 'ModelProto.opset_import'); opsets.push(readOpset(r.message())); break;
-      case MODEL.graph: expectWire(wire, WIRE.LEN, 'ModelProto.graph'); graph = readGraph(r.message(), graph ?? undefined); break;
-      case MODEL.functions: throw new OnnxModelError('the model defines local functions (ModelProto.functions), which this evaluator does not support');
-      default: r.skip(wire);
-    }
-  }
-  if (graph === null) throw new OnnxModelError('the model has no graph (ModelProto.graph is missing)');
+function readModel(m: Msg): ModelProto {
+  if (list(m.functions).length > 0) throw new OnnxModelError('the model defines local functions (ModelProto.functions), which this evaluator does not support');
+  if (!has(m, 'graph')) throw new OnnxModelError('the model has no graph (ModelProto.graph is missing)');
+  const irVersion = has(m, 'ir_version') ? int64(m.ir_version, 'ir_version') : 0;
+  const opsets: OpsetImport[] = list(m.opset_import).map((o: Msg) => ({ domain: o.domain ?? '', version: has(o, 'version') ? int64(o.version, 'opset version') : 0 }));
+  const graph = readGraph(m.graph);
   if (irVersion < 3 && opsets.length === 0) opsets.push({ domain: '', version: 1 });
   if (opsets.length === 0) throw new OnnxModelError('the model imports no operator set (ModelProto.opset_import is empty)');
-  return { irVersion, producerName, producerVersion, opsets, graph };
+  return { irVersion, producerName: m.producer_name ?? '', producerVersion: m.producer_version ?? '', opsets, graph };
 }
 
-function readOpset(r: ProtoReader): OpsetImport {
-  let domain = '';
-  let version = 0;
-  while (!r.done()) {
-    const { field, wire } = r.tag();
-    if (field === OPSET_ID.domain) { expectWire(wire, WIRE.LEN, 'OperatorSetIdProto.domain'); domain = r.string(); }
-    else if (field === OPSET_ID.version) { expectWire(wire, WIRE.VARINT, 'OperatorSetIdProto.version'); version = r.int64('opset version'); }
-    else r.skip(wire);
+function readGraph(m: Msg): GraphProto {
+  if (list(m.sparse_initializer).length > 0) throw new OnnxModelError('the graph has sparse initializers, which this evaluator does not support');
+  const initializers = new Map<string, Tensor>();
+  for (const t of list(m.initializer)) {
+    const { name, value } = readTensor(t);
+    if (initializers.has(name)) throw new OnnxModelError(`initializer ${JSON.stringify(name)} is defined twice`);
+    initializers.set(name, value);
   }
-  return { domain, version };
+  return {
+    name: m.name ?? '', nodes: list(m.node).map(readNode), initializers,
+    inputs: list(m.input).map(readValueInfo), outputs: list(m.output).map(readValueInfo),
+  };
 }
 
-/** Decodes a GraphProto; a second occurrence of the field merges into the first, as protobuf specifies. */
-function readGraph(r: ProtoReader, into?: GraphProto): GraphProto {
-  const g: GraphProto = into ?? { name: '', nodes: [], initializers: new Map(), inputs: [], outputs: [] };
-  while (!r.done()) {
-    const { field, wire } = r.tag();
-    switch (field) {
-      case GRAPH.node: expectWire(wire, WIRE.LEN, 'GraphProto.node'); g.nodes.push(readNode(r.message())); break;
-      case GRAPH.name: expectWire(wire, WIRE.LEN, 'GraphProto.name'); g.name = r.string(); break;
-      case GRAPH.initializer: {
-        expectWire(wire, WIRE.LEN, 'GraphProto.initializer');
-        const { name, value } = readTensor(r.message());
-        if (g.initializers.has(name)) throw new OnnxModelError(`initializer ${JSON.stringify(name)} is defined twice`);
-        g.initializers.set(name, value);
-        break;
-      }
-      case GRAPH.input: expectWire(wire, WIRE.LEN, 'GraphProto.input'); g.inputs.push(readValueInfo(r.message())); break;
-      case GRAPH.output: expectWire(wire, WIRE.LEN, 'GraphProto.output'); g.outputs.push(readValueInfo(r.message())); break;
-      case GRAPH.sparse_initializer: throw new OnnxModelError('the graph has sparse initializers, which this evaluator does not support');
-      default: r.skip(wire);
-    }
-  }
-  return g;
-}
-
-function readNode(r: ProtoReader): NodeProto {
-  const n: NodeProto = { name: '', opType: '', domain: '', inputs: [], outputs: [], attributes: new Map() };
-  while (!r.done()) {
-    const { field, wire } = r.tag();
-    switch (field) {
-      case NODE.input: expectWire(wire, WIRE.LEN, 'NodeProto.input'); n.inputs.push(r.string()); break;
-      case NODE.output: expectWire(wire, WIRE.LEN, 'NodeProto.output'); n.outputs.push(r.string()); break;
-      case NODE.name: expectWire(wire, WIRE.LEN, 'NodeProto.name'); n.name = r.string(); break;
-      case NODE.op_type: expectWire(wire, WIRE.LEN, 'NodeProto.op_type'); n.opType = r.string(); break;
-      case NODE.domain: expectWire(wire, WIRE.LEN, 'NodeProto.domain'); n.domain = r.string(); break;
-      case NODE.attribute: {
-        expectWire(wire, WIRE.LEN, 'NodeProto.attribute');
-        const a = readAttribute(r.message());
-        if (n.attributes.has(a.name)) throw new OnnxModelError(`node ${n.name || n.opType}: attribute ${a.name} is given twice`);
-        n.attributes.set(a.name, a);
-        break;
-      }
-      default: r.skip(wire);
-    }
+function readNode(m: Msg): NodeProto {
+  const n: NodeProto = {
+    name: m.name ?? '', opType: m.op_type ?? '', domain: m.domain ?? '', inputs: list(m.input), outputs: list(m.output), attributes: new Map(),
+  };
+  for (const x of list(m.attribute)) {
+    const a = readAttribute(x);
+    if (n.attributes.has(a.name)) throw new OnnxModelError(`node ${n.name || n.opType}: attribute ${a.name} is given twice`);
+    n.attributes.set(a.name, a);
   }
   if (n.opType === '') throw new OnnxModelError(`node ${JSON.stringify(n.name)} has no op_type`);
   return n;
 }
 
-function readAttribute(r: ProtoReader): AttributeProto {
-  const a: AttributeProto = { name: '', type: ATTRIBUTE_TYPE.UNDEFINED, floats: [], ints: [], strings: [] };
-  while (!r.done()) {
-    const { field, wire } = r.tag();
-    switch (field) {
-      case ATTRIBUTE.name: expectWire(wire, WIRE.LEN, 'AttributeProto.name'); a.name = r.string(); break;
-      case ATTRIBUTE.type: expectWire(wire, WIRE.VARINT, 'AttributeProto.type'); a.type = r.int64('attribute type'); break;
-      case ATTRIBUTE.f: expectWire(wire, WIRE.I32, 'AttributeProto.f'); a.f = r.float32(); break;
-      case ATTRIBUTE.i: expectWire(wire, WIRE.VARINT, 'AttributeProto.i'); a.i = r.int64(`attribute ${a.name || '?'}`); break;
-      case ATTRIBUTE.s: expectWire(wire, WIRE.LEN, 'AttributeProto.s'); a.s = r.bytes(); break;
-      case ATTRIBUTE.t: expectWire(wire, WIRE.LEN, 'AttributeProto.t'); a.t = readTensor(r.message()).value; break;
-      case ATTRIBUTE.floats: r.repeatedFloat32(wire, a.floats); break;
-      case ATTRIBUTE.ints: r.repeatedInt64(wire, a.ints, `attribute ${a.name || '?'}`); break;
-      case ATTRIBUTE.strings: expectWire(wire, WIRE.LEN, 'AttributeProto.strings'); a.strings.push(r.bytes()); break;
-      case ATTRIBUTE.g: r.skip(wire); a.unsupported = 'a subgraph'; break;
-      case ATTRIBUTE.graphs: r.skip(wire); a.unsupported = 'subgraphs'; break;
-      case ATTRIBUTE.tensors: r.skip(wire); a.unsupported = 'a list of tensors'; break;
-      case ATTRIBUTE.ref_attr_name: r.skip(wire); a.unsupported = 'a reference to a function attribute'; break;
-      default: r.skip(wire);
-    }
-  }
+function readAttribute(m: Msg): AttributeProto {
+  const name: string = m.name ?? '';
+  const what = `attribute ${name || '?'}`;
+  const a: AttributeProto = {
+    name,
+    type: has(m, 'type') ? m.type : ATTRIBUTE_TYPE.UNDEFINED,
+    floats: list(m.floats),
+    ints: list(m.ints).map((v) => int64(v, what)),
+    strings: list(m.strings),
+  };
+  if (has(m, 'f')) a.f = m.f;
+  if (has(m, 'i')) a.i = int64(m.i, what);
+  if (has(m, 's')) a.s = m.s;
+  if (has(m, 't')) a.t = readTensor(m.t).value;
+  if (has(m, 'g')) a.unsupported = 'a subgraph';
+  if (list(m.graphs).length > 0) a.unsupported = 'subgraphs';
+  if (list(m.tensors).length > 0) a.unsupported = 'a list of tensors';
+  if (has(m, 'ref_attr_name')) a.unsupported = 'a reference to a function attribute';
   if (a.type === ATTRIBUTE_TYPE.UNDEFINED) a.type = inferAttributeType(a);
   return a;
 }
@@ -197,80 +166,29 @@ function inferAttributeType(a: AttributeProto): number {
   return ATTRIBUTE_TYPE.UNDEFINED;
 }
 
-function readValueInfo(r: ProtoReader): ValueInfoProto {
-  let name = '';
-  let type: TypeInfo = { kind: 'unknown' };
-  while (!r.done()) {
-    const { field, wire } = r.tag();
-    if (field === VALUE_INFO.name) { expectWire(wire, WIRE.LEN, 'ValueInfoProto.name'); name = r.string(); }
-    else if (field === VALUE_INFO.type) { expectWire(wire, WIRE.LEN, 'ValueInfoProto.type'); type = readType(r.message()); }
-    else r.skip(wire);
-  }
-  return { name, type };
+function readValueInfo(m: Msg): ValueInfoProto {
+  return { name: m.name ?? '', type: has(m, 'type') ? readType(m.type) : { kind: 'unknown' } };
 }
 
-function readType(r: ProtoReader): TypeInfo {
-  let t: TypeInfo = { kind: 'unknown' };
-  while (!r.done()) {
-    const { field, wire } = r.tag();
-    if (field === TYPE.tensor_type) { expectWire(wire, WIRE.LEN, 'TypeProto.tensor_type'); t = readTensorType(r.message()); }
-    else if (field === TYPE.sequence_type) {
-      expectWire(wire, WIRE.LEN, 'TypeProto.sequence_type');
-      const s = r.message();
-      let elem: TypeInfo | null = null;
-      while (!s.done()) {
-        const tag = s.tag();
-        if (tag.field === TYPE_SEQUENCE.elem_type) { expectWire(tag.wire, WIRE.LEN, 'TypeProto.Sequence.elem_type'); elem = readType(s.message()); }
-        else s.skip(tag.wire);
-      }
-      t = { kind: 'sequence', elem };
-    } else if (field === TYPE.map_type) {
-      expectWire(wire, WIRE.LEN, 'TypeProto.map_type');
-      const m = r.message();
-      let keyType = 0;
-      let value: TypeInfo | null = null;
-      while (!m.done()) {
-        const tag = m.tag();
-        if (tag.field === TYPE_MAP.key_type) { expectWire(tag.wire, WIRE.VARINT, 'TypeProto.Map.key_type'); keyType = m.int64('map key type'); }
-        else if (tag.field === TYPE_MAP.value_type) { expectWire(tag.wire, WIRE.LEN, 'TypeProto.Map.value_type'); value = readType(m.message()); }
-        else m.skip(tag.wire);
-      }
-      t = { kind: 'map', keyType, value };
-    } else r.skip(wire);
+function readType(m: Msg): TypeInfo {
+  if (has(m, 'tensor_type')) {
+    const t = m.tensor_type;
+    const shape = has(t, 'shape') ? list(t.shape.dim).map(readDim) : null;
+    return { kind: 'tensor', elemType: t.elem_type ?? 0, shape };
   }
-  return t;
-}
-
-function readTensorType(r: ProtoReader): TypeInfo {
-  let elemType = 0;
-  let shape: (number | string)[] | null = null;
-  while (!r.done()) {
-    const { field, wire } = r.tag();
-    if (field === TYPE_TENSOR.elem_type) { expectWire(wire, WIRE.VARINT, 'TypeProto.Tensor.elem_type'); elemType = r.int64('elem_type'); }
-    else if (field === TYPE_TENSOR.shape) {
-      expectWire(wire, WIRE.LEN, 'TypeProto.Tensor.shape');
-      shape = [];
-      const s = r.message();
-      while (!s.done()) {
-        const tag = s.tag();
-        if (tag.field === SHAPE.dim) { expectWire(tag.wire, WIRE.LEN, 'TensorShapeProto.dim'); shape.push(readDim(s.message())); }
-        else s.skip(tag.wire);
-      }
-    } else r.skip(wire);
+  if (has(m, 'sequence_type')) return { kind: 'sequence', elem: has(m.sequence_type, 'elem_type') ? readType(m.sequence_type.elem_type) : null };
+  if (has(m, 'map_type')) {
+    const t = m.map_type;
+    return { kind: 'map', keyType: t.key_type ?? 0, value: has(t, 'value_type') ? readType(t.value_type) : null };
   }
-  return { kind: 'tensor', elemType, shape };
+  return { kind: 'unknown' };
 }
 
 /** A dimension: its value, or its symbolic name ("" when neither is set, as onnxruntime reports it). */
-function readDim(r: ProtoReader): number | string {
-  let d: number | string = '';
-  while (!r.done()) {
-    const { field, wire } = r.tag();
-    if (field === DIMENSION.dim_value) { expectWire(wire, WIRE.VARINT, 'Dimension.dim_value'); d = r.int64('dim_value'); }
-    else if (field === DIMENSION.dim_param) { expectWire(wire, WIRE.LEN, 'Dimension.dim_param'); d = r.string(); }
-    else r.skip(wire);
-  }
-  return d;
+function readDim(m: Msg): number | string {
+  if (has(m, 'dim_value')) return int64(m.dim_value, 'dim_value');
+  if (has(m, 'dim_param')) return m.dim_param;
+  return '';
 }
 
 /** ONNX DataType → the evaluator's element type, or null when it does not compute with that type. */
@@ -297,40 +215,16 @@ export function dataTypeName(dataType: number): string {
   return DATA_TYPE_NAMES[dataType] ?? `dtype ${dataType}`;
 }
 
-function readTensor(r: ProtoReader): { name: string; value: Tensor } {
-  let name = '';
-  let dataType = 0;
-  const dims: number[] = [];
-  const floats: number[] = [];
-  const doubles: number[] = [];
-  const int32s: number[] = [];
-  const int64s: bigint[] = [];
-  const strings: Uint8Array[] = [];
-  let raw: Uint8Array | null = null;
-  let external = false;
-  while (!r.done()) {
-    const { field, wire } = r.tag();
-    switch (field) {
-      case TENSOR.dims: r.repeatedInt64(wire, dims, 'TensorProto.dims'); break;
-      case TENSOR.data_type: expectWire(wire, WIRE.VARINT, 'TensorProto.data_type'); dataType = r.int64('data_type'); break;
-      case TENSOR.name: expectWire(wire, WIRE.LEN, 'TensorProto.name'); name = r.string(); break;
-      case TENSOR.float_data: r.repeatedFloat32(wire, floats); break;
-      case TENSOR.double_data: r.repeatedFloat64(wire, doubles); break;
-      case TENSOR.int32_data: r.repeatedInt64(wire, int32s, 'TensorProto.int32_data'); break;
-      case TENSOR.int64_data: r.repeatedInt64Big(wire, int64s, 'TensorProto.int64_data'); break;
-      case TENSOR.string_data: expectWire(wire, WIRE.LEN, 'TensorProto.string_data'); strings.push(r.bytes()); break;
-      case TENSOR.raw_data: expectWire(wire, WIRE.LEN, 'TensorProto.raw_data'); raw = r.bytes(); break;
-      case TENSOR.segment: throw new OnnxModelError(`tensor ${JSON.stringify(name)} is segmented (TensorProto.segment), which is not supported`);
-      case TENSOR.external_data: r.skip(wire); external = true; break;
-      case TENSOR.data_location:
-        expectWire(wire, WIRE.VARINT, 'TensorProto.data_location');
-        if (r.int64('data_location') === DATA_LOCATION.EXTERNAL) external = true;
-        break;
-      default: r.skip(wire);
-    }
-  }
+function readTensor(m: Msg): { name: string; value: Tensor } {
+  const name: string = m.name ?? '';
   const label = `tensor ${JSON.stringify(name)}`;
-  if (external) throw new OnnxModelError(`${label} keeps its data in an external file, which this evaluator does not read`);
+  if (has(m, 'segment')) throw new OnnxModelError(`tensor ${JSON.stringify(name)} is segmented (TensorProto.segment), which is not supported`);
+  if (list(m.external_data).length > 0 || m.data_location === DATA_LOCATION.EXTERNAL) {
+    throw new OnnxModelError(`${label} keeps its data in an external file, which this evaluator does not read`);
+  }
+  const dims = list(m.dims).map((d) => int64(d, 'TensorProto.dims'));
+  const dataType: number = m.data_type ?? 0;
+  const raw: Uint8Array | null = has(m, 'raw_data') ? m.raw_data : null;
   for (const d of dims) if (d < 0) throw new OnnxModelError(`${label} has a negative dimension ${d}`);
   const type = elemTypeOf(dataType);
   if (type === null) throw new OnnxModelError(`${label} has element type ${dataTypeName(dataType)}, which this evaluator does not support`);
@@ -340,9 +234,9 @@ function readTensor(r: ProtoReader): { name: string; value: Tensor } {
   };
   if (type === 'string') {
     if (raw !== null) throw new OnnxModelError(`${label}: string tensors must use string_data, not raw_data`);
+    const strings = list(m.string_data) as Uint8Array[];
     check(strings.length, 'string_data');
-    const dec = new TextDecoder();
-    return { name, value: tensor(type, dims, strings.map((s) => dec.decode(s))) };
+    return { name, value: tensor(type, dims, strings.map((s) => utf8.decode(s))) };
   }
   const layout = RAW_LAYOUT[type];
   const out = layout.make(n);
@@ -351,9 +245,13 @@ function readTensor(r: ProtoReader): { name: string; value: Tensor } {
     const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     check(raw.byteLength / layout.width, 'raw_data');
     for (let i = 0; i < n; i++) out[i] = layout.get(view, i * layout.width) as never;
+  } else if (type === 'int64') {
+    const values = list(m.int64_data);
+    check(values.length, 'int64_data');
+    values.forEach((v, i) => (out[i] = int64ToBigInt(v) as never));
   } else {
-    const [field, values] = type === 'float32' ? ['float_data', floats] : type === 'float64' ? ['double_data', doubles] : type === 'int32' ? ['int32_data', int32s] : ['int64_data', int64s];
-    check(values.length, field as string);
+    const [field, values] = type === 'float32' ? ['float_data', list(m.float_data)] : type === 'float64' ? ['double_data', list(m.double_data)] : ['int32_data', list(m.int32_data)];
+    check(values.length, field);
     out.set(values as never);
   }
   return { name, value: tensor(type, dims, out) };

@@ -1,74 +1,15 @@
-// A tiny ONNX protobuf *encoder* for tests: builds ModelProto bytes for
-// hand-made graphs (one TreeEnsemble node with chosen attributes, a MatMul…)
-// that onnxruntime-node and the native-free evaluator can both load. Field
-// numbers come from the evaluator's onnx_fields.ts, the one place they are
-// written down; this file only knows the wire format.
-import {
-  ATTRIBUTE, ATTRIBUTE_TYPE, DATA_TYPE, DIMENSION, GRAPH, MODEL, NODE, OPSET_ID, SHAPE, TENSOR, TYPE, TYPE_MAP,
-  TYPE_SEQUENCE, TYPE_TENSOR, VALUE_INFO,
-} from '../../native-free-ts/evaluator/onnx_fields.js';
+// A small ONNX *encoder* for tests: builds ModelProto bytes for hand-made
+// graphs (one TreeEnsemble node with chosen attributes, a MatMul…) that
+// onnxruntime-node and the native-free evaluator can both load. Messages are
+// plain objects with onnx-ml.proto's field names, encoded by protobufjs
+// through engine/onnx/onnx_proto.ts: the same schema the evaluator decodes
+// with and import-xgboost writes with.
+import { ATTRIBUTE_TYPE, DATA_TYPE, encodeMessage, int64Value } from '../../engine/onnx/onnx_proto.js';
 
-/** Appends protobuf fields to a growing byte list. */
-class Writer {
-  private readonly bytes: number[] = [];
-
-  varint(v: number | bigint): this {
-    let x = BigInt.asUintN(64, BigInt(v));
-    while (x >= 0x80n) {
-      this.bytes.push(Number(x & 0x7fn) | 0x80);
-      x >>= 7n;
-    }
-    this.bytes.push(Number(x));
-    return this;
-  }
-
-  tag(field: number, wire: number): this {
-    return this.varint(field * 8 + wire);
-  }
-
-  int(field: number, v: number | bigint): this {
-    return this.tag(field, 0).varint(v);
-  }
-
-  float(field: number, v: number): this {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setFloat32(0, v, true);
-    this.tag(field, 5);
-    this.bytes.push(...b);
-    return this;
-  }
-
-  bytesField(field: number, b: Uint8Array): this {
-    this.tag(field, 2).varint(b.length);
-    for (const x of b) this.bytes.push(x);
-    return this;
-  }
-
-  string(field: number, s: string): this {
-    return this.bytesField(field, new TextEncoder().encode(s));
-  }
-
-  message(field: number, m: Writer): this {
-    return this.bytesField(field, m.finish());
-  }
-
-  packedFloats(field: number, vs: readonly number[]): this {
-    const b = new Uint8Array(vs.length * 4);
-    const dv = new DataView(b.buffer);
-    vs.forEach((v, i) => dv.setFloat32(i * 4, v, true));
-    return this.bytesField(field, b);
-  }
-
-  packedInts(field: number, vs: readonly (number | bigint)[]): this {
-    const inner = new Writer();
-    for (const v of vs) inner.varint(v);
-    return this.bytesField(field, inner.finish());
-  }
-
-  finish(): Uint8Array {
-    return Uint8Array.from(this.bytes);
-  }
-}
+type Msg = Record<string, unknown>;
+const utf8 = (s: string) => new TextEncoder().encode(s);
+/** int64 values, exact beyond 2^53 (protobufjs takes a Long there). */
+const int64s = (vs: readonly (number | bigint)[]) => vs.map(int64Value);
 
 export type AttrValue = number | string | number[] | string[] | { floats: number[] } | { ints: number[] } | { tensor: TensorSpec };
 
@@ -111,42 +52,27 @@ export interface ModelSpec {
 
 export const DT = DATA_TYPE;
 
-function attribute(name: string, v: AttrValue, forceFloat: boolean): Writer {
-  const a = new Writer().string(ATTRIBUTE.name, name);
+function attribute(name: string, v: AttrValue, forceFloat: boolean): Msg {
   if (typeof v === 'number') {
-    if (Number.isInteger(v) && !forceFloat) a.int(ATTRIBUTE.type, ATTRIBUTE_TYPE.INT).int(ATTRIBUTE.i, v);
-    else a.int(ATTRIBUTE.type, ATTRIBUTE_TYPE.FLOAT).float(ATTRIBUTE.f, v);
-  } else if (typeof v === 'string') {
-    a.int(ATTRIBUTE.type, ATTRIBUTE_TYPE.STRING).string(ATTRIBUTE.s, v);
-  } else if (Array.isArray(v)) {
-    if (v.length > 0 && typeof v[0] === 'string') {
-      a.int(ATTRIBUTE.type, ATTRIBUTE_TYPE.STRINGS);
-      for (const s of v as string[]) a.string(ATTRIBUTE.strings, s);
-    } else if ((v as number[]).every((x) => Number.isInteger(x)) && !forceFloat) {
-      a.int(ATTRIBUTE.type, ATTRIBUTE_TYPE.INTS).packedInts(ATTRIBUTE.ints, v as number[]);
-    } else {
-      a.int(ATTRIBUTE.type, ATTRIBUTE_TYPE.FLOATS).packedFloats(ATTRIBUTE.floats, v as number[]);
-    }
-  } else if ('floats' in v) {
-    a.int(ATTRIBUTE.type, ATTRIBUTE_TYPE.FLOATS).packedFloats(ATTRIBUTE.floats, v.floats);
-  } else if ('ints' in v) {
-    a.int(ATTRIBUTE.type, ATTRIBUTE_TYPE.INTS).packedInts(ATTRIBUTE.ints, v.ints);
-  } else {
-    a.int(ATTRIBUTE.type, ATTRIBUTE_TYPE.TENSOR).message(ATTRIBUTE.t, tensorProto(v.tensor));
+    return Number.isInteger(v) && !forceFloat ? { name, type: ATTRIBUTE_TYPE.INT, i: v } : { name, type: ATTRIBUTE_TYPE.FLOAT, f: v };
   }
-  return a;
+  if (typeof v === 'string') return { name, type: ATTRIBUTE_TYPE.STRING, s: utf8(v) };
+  if (Array.isArray(v)) {
+    if (v.length > 0 && typeof v[0] === 'string') return { name, type: ATTRIBUTE_TYPE.STRINGS, strings: (v as string[]).map(utf8) };
+    if ((v as number[]).every((x) => Number.isInteger(x)) && !forceFloat) return { name, type: ATTRIBUTE_TYPE.INTS, ints: int64s(v as number[]) };
+    return { name, type: ATTRIBUTE_TYPE.FLOATS, floats: v };
+  }
+  if ('floats' in v) return { name, type: ATTRIBUTE_TYPE.FLOATS, floats: v.floats };
+  if ('ints' in v) return { name, type: ATTRIBUTE_TYPE.INTS, ints: int64s(v.ints) };
+  return { name, type: ATTRIBUTE_TYPE.TENSOR, t: tensorProto(v.tensor) };
 }
 
-export function tensorProto(t: TensorSpec): Writer {
-  const w = new Writer();
-  for (const d of t.dims) w.int(TENSOR.dims, d);
-  w.int(TENSOR.data_type, t.dataType);
-  if (t.name !== undefined) w.string(TENSOR.name, t.name);
+/** A TensorProto as a plain object. */
+export function tensorProto(t: TensorSpec): Msg {
+  const w: Msg = { dims: int64s(t.dims), data_type: t.dataType };
+  if (t.name !== undefined) w.name = t.name;
   const vals = t.values;
-  if (t.dataType === DATA_TYPE.STRING) {
-    for (const s of vals as string[]) w.string(TENSOR.string_data, s);
-    return w;
-  }
+  if (t.dataType === DATA_TYPE.STRING) return { ...w, string_data: (vals as string[]).map(utf8) };
   if (t.raw === true) {
     const width = t.dataType === DATA_TYPE.DOUBLE || t.dataType === DATA_TYPE.INT64 ? 8 : 4;
     const b = new Uint8Array(vals.length * width);
@@ -160,71 +86,50 @@ export function tensorProto(t: TensorSpec): Writer {
         default: throw new Error(`raw encoding of data type ${t.dataType} is not implemented in the test builder`);
       }
     });
-    return w.bytesField(TENSOR.raw_data, b);
+    return { ...w, raw_data: b };
   }
   switch (t.dataType) {
-    case DATA_TYPE.FLOAT: return w.packedFloats(TENSOR.float_data, vals as number[]);
-    case DATA_TYPE.DOUBLE: {
-      const b = new Uint8Array(vals.length * 8);
-      const dv = new DataView(b.buffer);
-      (vals as number[]).forEach((v, i) => dv.setFloat64(i * 8, v, true));
-      return w.bytesField(TENSOR.double_data, b);
-    }
-    case DATA_TYPE.INT32: return w.packedInts(TENSOR.int32_data, vals as number[]);
-    case DATA_TYPE.INT64: return w.packedInts(TENSOR.int64_data, vals as (number | bigint)[]);
+    case DATA_TYPE.FLOAT: return { ...w, float_data: vals };
+    case DATA_TYPE.DOUBLE: return { ...w, double_data: vals };
+    case DATA_TYPE.INT32: return { ...w, int32_data: vals };
+    case DATA_TYPE.INT64: return { ...w, int64_data: int64s(vals as (number | bigint)[]) };
     default: throw new Error(`data type ${t.dataType} is not implemented in the test builder`);
   }
 }
 
-function typeProto(t: TypeSpec): Writer {
-  const w = new Writer();
+function typeProto(t: TypeSpec): Msg {
   if ('tensor' in t) {
-    const tt = new Writer().int(TYPE_TENSOR.elem_type, t.tensor);
+    const tt: Msg = { elem_type: t.tensor };
     if (t.shape !== undefined) {
-      const shape = new Writer();
-      for (const d of t.shape) {
-        const dim = new Writer();
-        if (typeof d === 'number') dim.int(DIMENSION.dim_value, d);
-        else if (typeof d === 'string') dim.string(DIMENSION.dim_param, d);
-        shape.message(SHAPE.dim, dim);
-      }
-      tt.message(TYPE_TENSOR.shape, shape);
+      tt.shape = { dim: t.shape.map((d) => (typeof d === 'number' ? { dim_value: d } : typeof d === 'string' ? { dim_param: d } : {})) };
     }
-    return w.message(TYPE.tensor_type, tt);
+    return { tensor_type: tt };
   }
-  const value = new Writer().message(TYPE.tensor_type, new Writer().int(TYPE_TENSOR.elem_type, t.sequenceOfMap.valueTensor));
-  const map = new Writer().int(TYPE_MAP.key_type, t.sequenceOfMap.key).message(TYPE_MAP.value_type, value);
-  const seq = new Writer().message(TYPE_SEQUENCE.elem_type, new Writer().message(TYPE.map_type, map));
-  return w.message(TYPE.sequence_type, seq);
+  const value = { tensor_type: { elem_type: t.sequenceOfMap.valueTensor } };
+  return { sequence_type: { elem_type: { map_type: { key_type: t.sequenceOfMap.key, value_type: value } } } };
 }
 
-function valueInfo(v: ValueSpec): Writer {
-  return new Writer().string(VALUE_INFO.name, v.name).message(VALUE_INFO.type, typeProto(v.type));
+function valueInfo(v: ValueSpec): Msg {
+  return { name: v.name, type: typeProto(v.type) };
 }
 
 /** Serializes a ModelProto. Defaults: IR 8, ai.onnx 17 and ai.onnx.ml 3 (what onnxruntime-node 1.30 loads). */
 export function buildModel(spec: ModelSpec): Uint8Array {
-  const graph = new Writer();
-  spec.nodes.forEach((n, i) => {
-    const node = new Writer();
-    for (const x of n.inputs) node.string(NODE.input, x);
-    for (const x of n.outputs) node.string(NODE.output, x);
-    node.string(NODE.name, n.name ?? `${n.op}_${i}`);
-    node.string(NODE.op_type, n.op);
-    if (n.domain !== undefined) node.string(NODE.domain, n.domain);
-    for (const [k, v] of Object.entries(n.attrs ?? {})) node.message(NODE.attribute, attribute(k, v, n.floatAttrs?.includes(k) ?? false));
-    graph.message(GRAPH.node, node);
+  const node = spec.nodes.map((n, i) => {
+    const m: Msg = { input: n.inputs, output: n.outputs, name: n.name ?? `${n.op}_${i}`, op_type: n.op };
+    if (n.domain !== undefined) m.domain = n.domain;
+    m.attribute = Object.entries(n.attrs ?? {}).map(([k, v]) => attribute(k, v, n.floatAttrs?.includes(k) ?? false));
+    return m;
   });
-  graph.string(GRAPH.name, 'test_graph');
-  for (const t of spec.initializers ?? []) graph.message(GRAPH.initializer, tensorProto(t));
-  for (const v of spec.inputs) graph.message(GRAPH.input, valueInfo(v));
-  for (const v of spec.outputs) graph.message(GRAPH.output, valueInfo(v));
-  const model = new Writer().int(MODEL.ir_version, spec.irVersion ?? 8).string(MODEL.producer_name, spec.producer ?? 'onnx_builder (test)');
-  for (const o of spec.opsets ?? [{ domain: '', version: 17 }, { domain: 'ai.onnx.ml', version: 3 }]) {
-    model.message(MODEL.opset_import, new Writer().string(OPSET_ID.domain, o.domain).int(OPSET_ID.version, o.version));
-  }
-  model.message(MODEL.graph, graph);
-  return model.finish();
+  return encodeMessage('ModelProto', {
+    ir_version: spec.irVersion ?? 8,
+    producer_name: spec.producer ?? 'onnx_builder (test)',
+    opset_import: (spec.opsets ?? [{ domain: '', version: 17 }, { domain: 'ai.onnx.ml', version: 3 }]).map((o) => ({ domain: o.domain, version: o.version })),
+    graph: {
+      node, name: 'test_graph', initializer: (spec.initializers ?? []).map(tensorProto),
+      input: spec.inputs.map(valueInfo), output: spec.outputs.map(valueInfo),
+    },
+  });
 }
 
 /**
@@ -235,9 +140,7 @@ export function buildModel(spec: ModelSpec): Uint8Array {
  * unmodified model file.
  */
 export function appendGraphOutputs(model: Uint8Array, outputs: ValueSpec[]): Uint8Array {
-  const graph = new Writer();
-  for (const v of outputs) graph.message(GRAPH.output, valueInfo(v));
-  const tail = new Writer().message(MODEL.graph, graph).finish();
+  const tail = encodeMessage('ModelProto', { graph: { output: outputs.map(valueInfo) } });
   const out = new Uint8Array(model.length + tail.length);
   out.set(model, 0);
   out.set(tail, model.length);
