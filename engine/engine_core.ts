@@ -34,7 +34,7 @@ export interface EngineCore {
   state: ServingState;
   /** Resolves once every worker has run every model once (state.ready is set by then). */
   ready: Promise<void>;
-  /** Stops serving: queued rows answered 503, in-flight batches finished, workers ended, final tick and MLflow flush. */
+  /** Stops serving: queued rows answered 503, in-flight batches finished, final tick and MLflow flush, then workers ended. */
   close(): Promise<void>;
 }
 
@@ -135,9 +135,11 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
       closed = true;
       state.ready = false;
       await batcher.close();
-      await pool.close();
-      // A final tick and MLflow flush, runs FINISHED, within the deadline.
+      // The final tick and MLflow flush (runs FINISHED, within the deadline)
+      // before the pool closes: the last point shows the workers that served
+      // (workers/alive = N, health healthy), not a pool already gone.
       await monitor.close({ deadlineMs: cfg.shutdownDeadlineMs });
+      await pool.close();
     },
   };
 }

@@ -11,7 +11,7 @@ import { createTrafficSampler } from '../engine/traffic_sampler.js';
 import { startServerProcess } from './support/server_process.js';
 import { TestClient } from './support/http_client.js';
 
-test('SIGTERM: final flush, runs FINISHED, exit 0', async () => {
+test('SIGTERM: final flush (workers still alive, healthy), runs FINISHED, exit 0', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ctr-mlflow-'));
   try {
     const root = join(dir, 'mlruns');
@@ -45,6 +45,11 @@ test('SIGTERM: final flush, runs FINISHED, exit 0', async () => {
       assert.ok(total && total.length >= 1, Object.keys(run.metrics).slice(0, 10).join(', '));
       assert.equal(total[total.length - 1].value, counts.get(model), `${model}: the final flush carries all traffic`);
       assert.equal(run.params.workers, '2');
+      // A clean stop's last point shows the server as it was while serving: the
+      // final flush happens before the pool closes.
+      const last = (key: string) => run.metrics[key]?.at(-1)?.value;
+      assert.equal(last('workers/alive'), 2, `${model}: workers/alive at the final flush`);
+      assert.equal(last('health'), 0, `${model}: health at the final flush (0 = healthy)`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
