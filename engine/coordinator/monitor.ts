@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import { unpack } from 'msgpackr';
 import type { TelemetryBuffers } from '../telemetry/buffers.js';
-import { validateBaseline, type BaselineOutcome } from './baseline.js';
+import { loadBaselines, validateBaseline, type BaselineOutcome } from './baseline.js';
 import type { CoordinatorOptions, ModelInfo } from './coordinator.js';
 import type { DriftConfig } from './drift.js';
 import type { HealthConfig } from './health.js';
@@ -75,6 +75,14 @@ const RESTART_DELAY_MS = 1000;
  * meanwhile.
  */
 export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
+  // A broken baselines file stops the start here, naming the file (BaselineFileError).
+  if (opts.baselinePath) {
+    try {
+      loadBaselines(opts.baselinePath, opts.buffers.models);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
   const options: CoordinatorOptions = {
     buffers: opts.buffers,
     models: opts.models.map((m) => ({ name: m.name, version: String(m.version) })),
