@@ -57,7 +57,12 @@ test('the server listens, and MLflow runs open, only after the workers are warm:
       child.on('exit', (code) => reject(new Error(`exited ${code}:\n${out}`)));
     });
     assert.equal(firstReady, 200, `/ready at the first chance:\n${out}`);
-    const runs = await runsOf(join(dir, 'mlruns'), 'start_order');
+    // Runs are created in the background (a down MLflow must not hold up the start): wait for both.
+    let runs = await runsOf(join(dir, 'mlruns'), 'start_order');
+    for (let i = 0; i < 200 && runs.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      runs = await runsOf(join(dir, 'mlruns'), 'start_order');
+    }
     assert.equal(runs.length, 2, 'one run per model');
     for (const run of runs) {
       assert.ok(Number(run.meta.start_time) >= spawnedAt + WARM_MS, `run opened ${Number(run.meta.start_time) - spawnedAt} ms after spawn, before the ${WARM_MS} ms warm-up ended`);
