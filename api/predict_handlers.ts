@@ -119,13 +119,23 @@ export class SinglePrediction extends PredictRequest {
   }
 }
 
+// How a failed batch counts (README, "Errors"): one error per item, the unit
+// a successful batch counts in, so requests = successes + errors holds in rows.
+// Once every item is routed, each counts under its own model; when item i is
+// refused, all count under the model item i names (or would be routed to),
+// else the first item's that resolved, else `unrouted`.
 export class BatchPrediction extends PredictRequest {
   private ctrs: Float64Array = new Float64Array(0);
   private models: LoadedModel[] = [];
   private remaining = 0;
+  /** The batch's items once its envelope parsed; `at` the one being validated. */
+  private items: readonly unknown[] = [];
+  private at = -1;
+  private firstModel: LoadedModel | null = null;
 
   protected handleValue(value: unknown): void {
     const items = validateBatchEnvelope(value);
+    this.items = items;
     const n = items.length;
     if (n > this.ctx.maxBatchRequests) {
       this.failRequest('payload_too_large', `a batch holds at most ${this.ctx.maxBatchRequests} requests, got ${n}`, -1, 'requests');
@@ -138,13 +148,15 @@ export class BatchPrediction extends PredictRequest {
     const perModel = new Map<LoadedModel, number>();
     for (let i = 0; i < n; i++) {
       const prefix = `requests[${i}].`;
+      this.at = i;
       const p = items[i];
       validateEnvelope(p, prefix);
       const model = this.resolve(p);
       if (typeof model === 'string') {
-        this.failRequest('model_not_found', `field '${prefix}model': no model named ${JSON.stringify(model)} is loaded`, -1, prefix + 'model');
+        this.failRequest('model_not_found', `field '${prefix}model': no model named ${JSON.stringify(model)} is loaded`, this.errorModel(), prefix + 'model');
         return;
       }
+      this.firstModel ??= model;
       if (model.failure !== undefined) {
         this.failRequest('not_ready', `field '${prefix}model': model ${model.name} failed to load: ${model.failure}`, model.index, prefix + 'model');
         return;
@@ -154,6 +166,7 @@ export class BatchPrediction extends PredictRequest {
       models[i] = model;
       perModel.set(model, (perModel.get(model) ?? 0) + 1);
     }
+    this.models = models;
     for (const [model, rows] of perModel) {
       if (!this.ctx.batcher.hasRoom(model, rows)) {
         this.failRequest('overloaded', `model ${model.name} has too many requests waiting`, model.index);
@@ -161,17 +174,36 @@ export class BatchPrediction extends PredictRequest {
       }
     }
     this.ctrs = new Float64Array(n);
-    this.models = models;
     this.remaining = n;
     for (let i = 0; i < n; i++) this.ctx.batcher.enqueue(models[i], valid[i], this, i, this.started);
   }
 
   protected override errorModel(): number {
-    return this.models.length === 0 ? -1 : this.models[0].index;
+    if (this.models.length !== 0) return this.models[0].index;
+    const item = this.items[this.at] as Record<string, unknown> | null | undefined;
+    let m: LoadedModel | undefined;
+    if (typeof item === 'object' && item !== null && !Array.isArray(item)) {
+      if (typeof item.model === 'string') m = this.ctx.registry.get(item.model);
+      // Only a row that carries its routing key has a model it would be routed to (without one, routing is random).
+      else if (item[this.ctx.router.routingKey] !== undefined) m = this.ctx.router.routeRequest(item);
+    }
+    m ??= this.firstModel ?? undefined;
+    return m === undefined ? -1 : m.index;
   }
 
   protected override rowCount(): number {
-    return Math.max(1, this.models.length);
+    return Math.max(1, this.items.length);
+  }
+
+  protected override onError(code: ErrorCode, model: number): void {
+    const models = this.models;
+    if (models.length === 0) {
+      this.ctx.observer.requestFailed(model, code, this.rowCount());
+      return;
+    }
+    const perModel = new Int32Array(this.ctx.registry.models.length);
+    for (let i = 0; i < models.length; i++) perModel[models[i].index]++;
+    for (let m = 0; m < perModel.length; m++) if (perModel[m] !== 0) this.ctx.observer.requestFailed(m, code, perModel[m]);
   }
 
   deliver(slot: number, ctr: number): void {

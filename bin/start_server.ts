@@ -30,7 +30,7 @@ export async function startServer(cfg: ServerConfig, opts: StartOptions = {}): P
   try {
     return uws !== undefined ? await serveWithUws(core, uws) : await serveWithNodeHttp(core);
   } catch (err) {
-    await core.close();
+    await core.close({ failed: true });
     throw err;
   }
 }

@@ -11,11 +11,24 @@
 // task dispatches the next one at once. Rows waiting per model are bounded (queueBound → 503), and
 // every row carries a deadline that a sweep enforces wherever the row is.
 //
+// Under saturation the FIFO fills with small closed batches (each closed by
+// age while it waited for a worker). Dispatch therefore gathers: it takes the
+// model's oldest batch and tops it up with the rows of the batches behind it
+// (closed ones, then the open one), in arrival order, up to batchMaxSize, so
+// batches grow toward the maximum exactly when the pool is the bottleneck.
+// Gathering also drops rows whose owner has answered and answers 504 to rows
+// whose deadline passed while they waited, so no worker time goes to them.
+//
+// Deadlines: a row is answered 504 deadline_exceeded, never a late 200, when
+// its deadline passes while it waits (the sweep, or gathering at dispatch) or
+// while its batch is in a worker (checked again when the reply arrives, since
+// the sweep runs only every few ms).
+//
 // Dispatch hands the pool the batches, which copies their rows into a worker's
 // shared task slot (engine/batch_slots.ts): the batch keeps its buffer, zeroed
 // right after the copy for its next use, and the CTRs are read out of the
 // slot when the reply comes. No ArrayBuffer is transferred or allocated per
-// batch.
+// batch, and tasks are reused: dispatch allocates nothing.
 import type { ErrorCode } from './error_codes.js';
 import type { PredictFields } from './feature_encoder.js';
 import type { InferencePool, ReplySink } from './inference_pool.js';
@@ -63,13 +76,22 @@ class ModelQueue {
   constructor(readonly model: LoadedModel) {}
 }
 
-export interface InFlightTask {
-  batches: Batch[];
+/** One task in a worker: its first `parts` batches (one per model at most). Reused across tasks. */
+export class InFlightTask {
+  parts = 0;
+  readonly batches: Batch[];
+  constructor(models: number) {
+    this.batches = new Array<Batch>(models);
+  }
 }
+
+const EXPIRED_QUEUED = 'the request deadline passed while it waited for a worker';
+const EXPIRED_IN_WORKER = 'the request deadline passed before inference finished';
 
 export class Batcher implements ReplySink<InFlightTask> {
   private readonly queues: ModelQueue[];
   private readonly inFlight = new Set<InFlightTask>();
+  private readonly spareTasks: InFlightTask[] = [];
   private flushScheduled = false;
   private nextModel = 0;
   private readonly sweepTimer: NodeJS.Timeout;
@@ -144,8 +166,8 @@ export class Batcher implements ReplySink<InFlightTask> {
     this.queues[b.model.index].spare.push(b);
   }
 
-  /** Oldest ready batch of a model, else its open batch (closed now). */
-  private nextBatchOf(q: ModelQueue): Batch | null {
+  /** The model's oldest waiting batch (a closed one, else the open one), taken off the queue. */
+  private shiftBatch(q: ModelQueue): Batch | null {
     if (q.ready.length > 0) return q.ready.shift()!;
     const b = q.open;
     if (b === null || b.rows === 0) return null;
@@ -153,47 +175,102 @@ export class Batcher implements ReplySink<InFlightTask> {
     return b;
   }
 
+  /**
+   * The batch to send for a model: its oldest batch, compacted to its live
+   * rows and topped up from the batches behind it up to batchMaxSize; null
+   * when no live row waits. Rows past their deadline are answered 504 here.
+   */
+  private gather(q: ModelQueue, now: number): Batch | null {
+    let head: Batch | null = null;
+    while (head === null) {
+      const b = this.shiftBatch(q);
+      if (b === null) return null;
+      q.waitingRows -= b.rows;
+      this.compact(b, now);
+      if (b.rows > 0) head = b;
+      else this.recycle(b);
+    }
+    const max = this.opts.batchMaxSize;
+    const width = q.model.width;
+    while (head.rows < max) {
+      const src = q.ready.length > 0 ? q.ready[0] : q.open;
+      if (src === null || src.rows === 0) break;
+      // Move src's live rows, in order, until head is full.
+      let r = 0;
+      for (; r < src.rows && head.rows < max; r++) {
+        const o = src.owners[r];
+        if (!o.done && now > o.deadline) o.fail('deadline_exceeded', EXPIRED_QUEUED);
+        if (o.done) continue;
+        copyRow(src.features, r, head.features, head.rows, width);
+        head.owners[head.rows] = o;
+        head.slots[head.rows] = src.slots[r];
+        head.rows++;
+      }
+      q.waitingRows -= r;
+      if (r === src.rows) {
+        // Emptied: off the queue and back to the spares.
+        if (q.ready.length > 0) q.ready.shift();
+        else q.open = null;
+        src.features.fill(0, 0, src.rows * width);
+        this.recycle(src);
+      } else {
+        // head is full; src keeps its remaining rows, moved to the front.
+        const left = src.rows - r;
+        src.features.copyWithin(0, r * width, src.rows * width);
+        src.features.fill(0, left * width, src.rows * width);
+        src.owners.copyWithin(0, r, src.rows);
+        src.owners.fill(undefined as unknown as RowOwner, left, src.rows);
+        src.slots.copyWithin(0, r, src.rows);
+        src.rows = left;
+      }
+    }
+    return head;
+  }
+
+  /** Drops rows whose owner has answered, answering 504 to the expired ones first; keeps the rest in order. */
+  private compact(b: Batch, now: number): void {
+    const width = b.model.width;
+    let out = 0;
+    for (let r = 0; r < b.rows; r++) {
+      const o = b.owners[r];
+      if (!o.done && now > o.deadline) o.fail('deadline_exceeded', EXPIRED_QUEUED);
+      if (o.done) continue;
+      if (out !== r) {
+        b.features.copyWithin(out * width, r * width, (r + 1) * width);
+        b.owners[out] = o;
+        b.slots[out] = b.slots[r];
+      }
+      out++;
+    }
+    if (out === b.rows) return;
+    b.features.fill(0, out * width, b.rows * width);
+    b.owners.fill(undefined as unknown as RowOwner, out, b.rows);
+    b.rows = out;
+  }
+
   private dispatch(): void {
     if (this.closed) return;
     const queues = this.queues;
     while (this.pool.hasCapacity()) {
-      const batches: Batch[] = [];
+      const now = performance.now();
+      const task = this.spareTasks.pop() ?? new InFlightTask(queues.length);
+      let parts = 0;
       for (let k = 0; k < queues.length; k++) {
-        const q = queues[(this.nextModel + k) % queues.length];
-        const b = this.nextBatchOf(q);
-        if (b === null) continue;
-        q.waitingRows -= b.rows;
-        if (!this.hasLiveRows(b)) {
-          b.features.fill(0, 0, b.rows * b.model.width);
-          this.recycle(b);
-          k--; // the same model may have another batch waiting
-          continue;
-        }
-        batches.push(b);
+        const b = this.gather(queues[(this.nextModel + k) % queues.length], now);
+        if (b !== null) task.batches[parts++] = b;
       }
-      if (batches.length === 0) return;
+      if (parts === 0) {
+        this.spareTasks.push(task);
+        return;
+      }
+      task.parts = parts;
       this.nextModel = (this.nextModel + 1) % queues.length;
-      const task: InFlightTask = { batches };
       this.inFlight.add(task);
-      this.pool.send(batches, task);
+      this.pool.send(task.batches, task, parts);
       // The pool copied the rows out; zero them now, while they are in cache,
       // so the batch comes back from the worker ready to encode into.
-      for (let i = 0; i < batches.length; i++) batches[i].features.fill(0, 0, batches[i].rows * batches[i].model.width);
+      for (let i = 0; i < parts; i++) task.batches[i].features.fill(0, 0, task.batches[i].rows * task.batches[i].model.width);
     }
-  }
-
-  /** Fails expired rows; true if any row still wants an answer. */
-  private hasLiveRows(b: Batch): boolean {
-    const now = performance.now();
-    let live = false;
-    for (let r = 0; r < b.rows; r++) {
-      const o = b.owners[r];
-      if (o.done) continue;
-      if (now > o.deadline) {
-        o.fail('deadline_exceeded', 'the request deadline passed while it waited for a worker');
-      } else live = true;
-    }
-    return live;
   }
 
   onCapacity(): void {
@@ -203,7 +280,8 @@ export class Batcher implements ReplySink<InFlightTask> {
   /** `ctrByModel` is the pool's view of the worker's slot: read here, synchronously, never kept. */
   onReply(task: InFlightTask, reply: InferenceReply, ctrByModel: readonly Float32Array[]): void {
     this.inFlight.delete(task);
-    for (let i = 0; i < task.batches.length; i++) {
+    const now = performance.now();
+    for (let i = 0; i < task.parts; i++) {
       const b = task.batches[i];
       const part = reply.parts[i];
       if (part.error !== null) {
@@ -213,22 +291,34 @@ export class Batcher implements ReplySink<InFlightTask> {
         const ctr = ctrByModel[model.index];
         for (let r = 0; r < b.rows; r++) {
           const o = b.owners[r];
-          if (!o.done) o.deliver(b.slots[r], ctr[r], model);
+          if (o.done) continue;
+          // Past its deadline by the time the worker answered: 504, not a late 200.
+          if (now > o.deadline) o.fail('deadline_exceeded', EXPIRED_IN_WORKER);
+          else o.deliver(b.slots[r], ctr[r], model);
         }
       }
       this.recycle(b);
     }
+    this.releaseTask(task);
     // No dispatch here: the pool frees the slot after this returns, then calls onCapacity.
   }
 
   /** The task failed as a whole (worker crashed or pool closed); the batches' buffers were zeroed at dispatch. */
   onLost(task: InFlightTask, why: string): void {
     this.inFlight.delete(task);
-    for (const b of task.batches) {
+    for (let i = 0; i < task.parts; i++) {
+      const b = task.batches[i];
       this.failRows(b, 'inference_failed', `inference worker failed: ${why}`);
       this.recycle(b);
     }
+    this.releaseTask(task);
     this.dispatch();
+  }
+
+  private releaseTask(task: InFlightTask): void {
+    task.batches.fill(undefined as unknown as Batch, 0, task.parts);
+    task.parts = 0;
+    this.spareTasks.push(task);
   }
 
   private failRows(b: Batch, code: ErrorCode, message: string): void {
@@ -245,7 +335,7 @@ export class Batcher implements ReplySink<InFlightTask> {
       // that has time left means the rest have too.
       if (o.done) continue;
       if (now <= o.deadline) return;
-      o.fail('deadline_exceeded', 'the request deadline passed before inference finished');
+      o.fail('deadline_exceeded', EXPIRED_IN_WORKER);
     }
   }
 
@@ -255,7 +345,7 @@ export class Batcher implements ReplySink<InFlightTask> {
       if (q.open !== null) this.expire(q.open, now);
       for (const b of q.ready) this.expire(b, now);
     }
-    for (const t of this.inFlight) for (const b of t.batches) this.expire(b, now);
+    for (const t of this.inFlight) for (let i = 0; i < t.parts; i++) this.expire(t.batches[i], now);
   }
 
   /**
@@ -272,4 +362,10 @@ export class Batcher implements ReplySink<InFlightTask> {
     while (this.inFlight.size > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
     clearInterval(this.sweepTimer);
   }
+}
+
+/** Copies row `from` of `src` to row `to` of `dst` (both width floats per row); no subarray views. */
+function copyRow(src: Float32Array, from: number, dst: Float32Array, to: number, width: number): void {
+  const s = from * width, d = to * width;
+  for (let j = 0; j < width; j++) dst[d + j] = src[s + j];
 }

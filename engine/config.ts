@@ -48,6 +48,7 @@ export interface ServerConfig {
   driftZHigh: number;
   driftMinSamples: number;
   latencyObjectiveMs: number;
+  latencyMinRequests: number;
   errorRateDegraded: number;
   errorRateUnhealthy: number;
   mlflowFlushIntervalMs: number;
@@ -113,6 +114,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'driftZHigh', env: 'DRIFT_Z_HIGH', flag: '--drift-z-high', kind: 'number', min: 0, max: 100, help: 'z above which drift is high', default: () => 3.0 },
   { key: 'driftMinSamples', env: 'DRIFT_MIN_SAMPLES', flag: '--drift-min-samples', kind: 'int', min: 1, max: 1e9, help: 'predictions a window needs before drift is judged', default: () => 500 },
   { key: 'latencyObjectiveMs', env: 'LATENCY_OBJECTIVE_MS', flag: '--latency-objective-ms', kind: 'number', min: 0.01, max: 600_000, help: 'p99 end-to-end objective (health)', default: () => 50 },
+  { key: 'latencyMinRequests', env: 'LATENCY_MIN_REQUESTS', flag: '--latency-min-requests', kind: 'int', min: 1, max: 1e9, help: 'requests a window needs before its p99 can degrade health', default: () => 100 },
   { key: 'errorRateDegraded', env: 'ERROR_RATE_DEGRADED', flag: '--error-rate-degraded', kind: 'number', min: 0, max: 1, help: 'error rate that makes a model degraded', default: () => 0.01 },
   { key: 'errorRateUnhealthy', env: 'ERROR_RATE_UNHEALTHY', flag: '--error-rate-unhealthy', kind: 'number', min: 0, max: 1, help: 'error rate that makes a model unhealthy', default: () => 0.05 },
   { key: 'mlflowFlushIntervalMs', env: 'MLFLOW_FLUSH_INTERVAL_MS', flag: '--mlflow-flush-interval-ms', kind: 'int', min: 100, max: 3_600_000, help: 'metrics to MLflow every', default: () => 10_000 },

@@ -32,10 +32,14 @@ export interface EngineCore {
   monitor: Monitor;
   observer: ServingObserver;
   state: ServingState;
-  /** Resolves once every worker has run every model once (state.ready is set by then). */
+  /** Already resolved: startEngineCore resolves only once every worker has run every model once. */
   ready: Promise<void>;
-  /** Stops serving: queued rows answered 503, in-flight batches finished, workers ended, final tick and MLflow flush. */
-  close(): Promise<void>;
+  /**
+   * Stops serving: queued rows answered 503, in-flight batches finished, final
+   * tick and MLflow flush, then workers ended. `failed`: the server failed to
+   * start (e.g. it could not listen), so the MLflow runs end FAILED.
+   */
+  close(opts?: { failed?: boolean }): Promise<void>;
 }
 
 /** A listening server, whichever front end it has. */
@@ -64,7 +68,7 @@ export function runParams(cfg: ServerConfig): Record<string, string> {
     request_deadline_ms: String(cfg.requestDeadlineMs), ab_weights: JSON.stringify(cfg.abWeights), monitoring: String(cfg.monitoring),
     monitor_tick_ms: String(cfg.monitorTickMs), monitor_windows_s: cfg.monitorWindowsS.join(','),
     drift_z_medium: String(cfg.driftZMedium), drift_z_high: String(cfg.driftZHigh), drift_min_samples: String(cfg.driftMinSamples),
-    latency_objective_ms: String(cfg.latencyObjectiveMs), error_rate_degraded: String(cfg.errorRateDegraded),
+    latency_objective_ms: String(cfg.latencyObjectiveMs), latency_min_requests: String(cfg.latencyMinRequests), error_rate_degraded: String(cfg.errorRateDegraded),
     error_rate_unhealthy: String(cfg.errorRateUnhealthy), mlflow_flush_interval_ms: String(cfg.mlflowFlushIntervalMs),
     inference_backend: cfg.inferenceBackend, front_end: cfg.frontEnd,
   };
@@ -81,26 +85,6 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
     rowsServed: (model, rows, e2eMs) => recorder.recordSuccess(model, e2eMs * 1000, rows),
     requestFailed: (model, code, rows) => recorder.countError(model, code as TelemetryCode, rows),
   };
-  const monitor = await startMonitor({
-    buffers: telemetry,
-    models: registry.models.map((m) => ({ name: m.name, version: m.version })),
-    tickMs: cfg.monitorTickMs,
-    windows: cfg.monitorWindowsS.map((s) => s * 1000),
-    driftConfig: { zMedium: cfg.driftZMedium, zHigh: cfg.driftZHigh, minSamples: cfg.driftMinSamples },
-    healthConfig: { p99ObjectiveMs: cfg.latencyObjectiveMs, errorRateDegraded: cfg.errorRateDegraded, errorRateUnhealthy: cfg.errorRateUnhealthy },
-    baselinePath: join(cfg.dataDir, 'baselines.json'),
-    expectedWorkers: cfg.workers,
-    // Flushed from the coordinator thread: MLflow never touches the request path.
-    mlflow: {
-      trackingUri: cfg.mlflowTrackingUri,
-      experimentName: cfg.mlflowExperimentName,
-      flushIntervalMs: cfg.mlflowFlushIntervalMs,
-      flushBufferLimit: cfg.mlflowBufferLimit > 0 ? cfg.mlflowBufferLimit : undefined,
-      params: runParams(cfg),
-      tags: {},
-      engineVersion: engineVersion(),
-    },
-  });
   const pool = new InferencePool<InFlightTask>(registry, {
     workers: cfg.workers,
     tasksPerWorker: cfg.tasksPerWorker,
@@ -110,6 +94,53 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
     backend,
     telemetry,
   });
+  // Warm first: the server listens, and MLflow runs open, only once every
+  // worker has run every model (a start that cannot serve opens no runs).
+  // Workers and the coordinator thread are unref'd (they never hold a server
+  // open); until a socket listens, this timer keeps the process waiting for them.
+  const starting = setInterval(() => {}, 60_000);
+  try {
+    const failed = await pool.warmUp();
+    // A model no worker can run is reported failed and routed around; the others serve.
+    if (failed.size === registry.models.length) throw new Error([...failed.values()].join('; '));
+    for (const [index, reason] of failed) {
+      const model = registry.models[index];
+      registry.markFailed(model, reason);
+      router.exclude(model, registry.models);
+    }
+  } catch (err) {
+    clearInterval(starting);
+    await pool.close();
+    throw new Error(`models failed to warm up: ${(err as Error).message}`);
+  }
+  let monitor: Monitor;
+  try {
+    monitor = await startMonitor({
+      buffers: telemetry,
+      models: registry.models.map((m) => ({ name: m.name, version: m.version })),
+      tickMs: cfg.monitorTickMs,
+      windows: cfg.monitorWindowsS.map((s) => s * 1000),
+      driftConfig: { zMedium: cfg.driftZMedium, zHigh: cfg.driftZHigh, minSamples: cfg.driftMinSamples },
+      healthConfig: { p99ObjectiveMs: cfg.latencyObjectiveMs, latencyMinRequests: cfg.latencyMinRequests, errorRateDegraded: cfg.errorRateDegraded, errorRateUnhealthy: cfg.errorRateUnhealthy },
+      baselinePath: join(cfg.dataDir, 'baselines.json'),
+      expectedWorkers: cfg.workers,
+      // Flushed from the coordinator thread: MLflow never touches the request path.
+      mlflow: {
+        trackingUri: cfg.mlflowTrackingUri,
+        experimentName: cfg.mlflowExperimentName,
+        flushIntervalMs: cfg.mlflowFlushIntervalMs,
+        flushBufferLimit: cfg.mlflowBufferLimit > 0 ? cfg.mlflowBufferLimit : undefined,
+        params: runParams(cfg),
+        tags: {},
+        engineVersion: engineVersion(),
+      },
+    });
+  } catch (err) {
+    await pool.close();
+    throw err;
+  } finally {
+    clearInterval(starting);
+  }
   const reportWorkers = () => monitor.setWorkersAlive(pool.threadsAlive, cfg.workers);
   pool.onWorkersChanged = reportWorkers;
   // The dead worker's shard keeps its counts; freeing it lets the replacement carry on in it.
@@ -120,31 +151,23 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
     queueBound: cfg.queueBound,
     requestDeadlineMs: cfg.requestDeadlineMs,
   });
-  const state: ServingState = { ready: false, startedAt: Date.now(), workersAlive: () => pool.threadsAlive };
-  const ready = pool.warmUp().then((failed) => {
-    // A model no worker can run is reported failed and routed around; the others serve.
-    if (failed.size === registry.models.length) throw new Error([...failed.values()].join('; '));
-    for (const [index, reason] of failed) {
-      const model = registry.models[index];
-      registry.markFailed(model, reason);
-      router.exclude(model, registry.models);
-    }
-    state.ready = true;
-    reportWorkers();
-  });
-  // A failed warm-up is reported through `ready`; keep it from being unhandled here.
-  ready.catch(() => {});
+  const state: ServingState = { ready: true, startedAt: Date.now(), workersAlive: () => pool.threadsAlive };
+  reportWorkers();
+  const ready = Promise.resolve();
   let closed = false;
   return {
     cfg, registry, router, batcher, pool, monitor, observer, state, ready,
-    async close() {
+    async close(opts = {}) {
       if (closed) return;
       closed = true;
       state.ready = false;
       await batcher.close();
+      // The final tick and MLflow flush (runs FINISHED, or FAILED when the
+      // start failed, within the deadline) before the pool closes: the last
+      // point shows the workers that served (workers/alive = N, health
+      // healthy), not a pool already gone.
+      await monitor.close({ deadlineMs: cfg.shutdownDeadlineMs, failed: opts.failed });
       await pool.close();
-      // A final tick and MLflow flush, runs FINISHED, within the deadline.
-      await monitor.close({ deadlineMs: cfg.shutdownDeadlineMs });
     },
   };
 }

@@ -11,6 +11,8 @@ export const ERROR_STATUS = {
   inference_failed: 500,
   overloaded: 503,
   not_ready: 503,
+  /** State the request would change cannot be saved (DATA_DIR unwritable, disk full). */
+  storage_unavailable: 503,
   deadline_exceeded: 504,
 } as const;
 

@@ -214,9 +214,10 @@ export class InferencePool<T = unknown> {
    * Sends one task (at most one batch per model) to the least-busy worker
    * (round robin among equals); call only when hasCapacity(). The rows are
    * copied into the worker's slot, so the batches' buffers are free again
-   * when this returns.
+   * when this returns. `parts` batches from the start of `batches` are sent
+   * (the batcher reuses one array per task).
    */
-  send(batches: readonly OutgoingBatch[], token: T): void {
+  send(batches: readonly OutgoingBatch[], token: T, parts = batches.length): void {
     const links = this.links;
     let best: Link<T> | null = null;
     for (let k = 0; k < links.length; k++) {
@@ -227,9 +228,9 @@ export class InferencePool<T = unknown> {
     this.next = (this.next + 1) % links.length;
     const slot = this.take(best, token);
     const ctl = best.slots.control(slot);
-    ctl[CTL_PARTS] = batches.length;
+    ctl[CTL_PARTS] = parts;
     ctl[CTL_WARM_UP] = 0;
-    for (let i = 0; i < batches.length; i++) {
+    for (let i = 0; i < parts; i++) {
       const b = batches[i];
       best.slots.input(slot, b.model.index).set(b.features.subarray(0, b.rows * b.model.width));
       writePart(ctl, i, b.model.index, b.rows, b.oldestEnqueuedAt);

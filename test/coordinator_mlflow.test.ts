@@ -17,6 +17,8 @@ import { prometheusText } from '../engine/coordinator/prometheus.js';
 import type { Snapshot } from '../engine/coordinator/snapshot.js';
 import { listExperiments, listRunDirs, readRun } from '../engine/mlflow/file_reader.js';
 import { FakeMlflowServer, type FakeRun } from './support/fake_mlflow_server.js';
+import { Coordinator } from '../engine/coordinator/coordinator.js';
+import { MlflowFlusher } from '../engine/coordinator/mlflow_flusher.js';
 
 const MODELS = [{ name: 'xgboost', version: '3' }, { name: 'logistic', version: '1' }];
 /** Fast in-request retries so an outage shows within a tick or two. */
@@ -96,7 +98,8 @@ test('REST: one run per model, a batch per flush with increasing steps, FINISHED
 
     const total = pointsOf(x, 'lifetime/total_requests');
     assert.deepEqual(total.map((p) => p.step), total.map((_, i) => i), 'steps 0, 1, 2, … with none missing');
-    for (let i = 1; i < total.length; i++) assert.ok(total[i].timestamp >= total[i - 1].timestamp + 100, 'a flush interval apart');
+    // Spacing on the flush grid is pinned by the clock-free test below; here only the order.
+    for (let i = 1; i < total.length; i++) assert.ok(total[i].timestamp > total[i - 1].timestamp, 'each flush later than the one before');
     assert.equal(total.at(-1)!.value, 1000);
     const p99 = pointsOf(x, 'window_1m/latency_ms/end_to_end/p99').at(-1)!.value;
     assert.ok(p99 > 2 && p99 < 2.6, `p99 ${p99}`);
@@ -128,6 +131,39 @@ test('REST: one run per model, a batch per flush with increasing steps, FINISHED
   } finally {
     await mon?.close();
     await server.close();
+  }
+});
+
+// The flush schedule, driven with explicit times (no wall clock, so no CPU
+// load can make it flaky): one flush per interval boundary, taken on the
+// first tick at or after it (up to half a tick early, for timer jitter), and
+// after a stall one flush, not a burst for every boundary missed.
+test('flush schedule: one flush per interval boundary, early by at most the slack, no burst after a stall', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ctr-coord-flush-grid-'));
+  const buffers = createTelemetry({ models: MODELS.map((m) => m.name), workerShards: 1 });
+  const flusher = new MlflowFlusher(
+    { ...mlflowOptions(join(dir, 'mlruns'), 'flush_grid'), flushIntervalMs: 200 }, MODELS, { info: () => undefined, warn: () => undefined }, 0,
+  );
+  try {
+    const snapshot = new Coordinator({ buffers, models: MODELS, tickMs: 100 }, 0).tick(0);
+    const slack = 50;
+    const flushesAt = (times: number[]) => times.filter((t) => {
+      const before = flusher.status().flushes;
+      flusher.maybeFlush(snapshot, t, slack);
+      return flusher.status().flushes > before;
+    });
+    // Boundaries at 200, 400, 600, …
+    assert.deepEqual(flushesAt([100, 149, 150, 160, 200, 349]), [150], 'the first boundary (200), half a tick early at most');
+    assert.deepEqual(flushesAt([350, 399, 400, 460, 549]), [350]);
+    // A late tick flushes at once; the next boundary still comes at its place on the grid.
+    assert.deepEqual(flushesAt([690, 700, 749, 750]), [690, 750]);
+    // A stall over several boundaries (800…1400): one flush, then the grid again from the next boundary.
+    assert.deepEqual(flushesAt([1430, 1440, 1500, 1549, 1550]), [1430, 1550]);
+    assert.equal(flusher.status().flushes, 6);
+    assert.equal(flusher.status().lastFlushAt, 1550);
+  } finally {
+    await flusher.close(2000);
+    await rm(dir, { recursive: true, force: true });
   }
 });
 

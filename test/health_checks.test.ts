@@ -49,6 +49,18 @@ test('p99 over the objective degrades, over twice it is unhealthy', () => {
   assert.equal(modelHealth(window(100, 0, 70), noDrift, allWorkers, { ...cfg, p99ObjectiveMs: 100 }).status, 'healthy');
 });
 
+test('p99 needs latencyMinRequests requests in the window before it can degrade (a handful of slow first requests is not a p99)', () => {
+  assert.equal(DEFAULT_HEALTH.latencyMinRequests, 100);
+  const few = modelHealth(window(10, 0, 150), noDrift, allWorkers, cfg);
+  assert.equal(few.status, 'healthy');
+  assert.equal(check(few, 'latency_p99').status, 'pass');
+  assert.match(check(few, 'latency_p99').detail, /too few to judge/);
+  assert.equal(check(few, 'latency_p99').threshold.min_requests, 100);
+  assert.equal(modelHealth(window(99, 0, 70), noDrift, allWorkers, cfg).status, 'healthy');
+  assert.equal(modelHealth(window(100, 0, 70), noDrift, allWorkers, cfg).status, 'degraded');
+  assert.equal(modelHealth(window(10, 0, 70), noDrift, allWorkers, { ...cfg, latencyMinRequests: 5 }).status, 'degraded');
+});
+
 test('drift degrades; missing workers degrade, none alive is unhealthy', () => {
   assert.equal(modelHealth(window(100, 0, 3), drift, allWorkers, cfg).status, 'degraded');
   assert.equal(modelHealth(window(100, 0, 3), noDrift, { alive: 1, expected: 2 }, cfg).status, 'degraded');

@@ -11,13 +11,15 @@ import { createTrafficSampler } from '../bench/lib/traffic_sampler.js';
 import { startServerProcess } from './support/server_process.js';
 import { TestClient } from './support/http_client.js';
 
-test('SIGTERM: final flush, runs FINISHED, exit 0', async () => {
+test('SIGTERM: final flush (workers still alive, healthy), runs FINISHED, exit 0', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ctr-mlflow-'));
   try {
     const root = join(dir, 'mlruns');
     const server = await startServerProcess({
       MLFLOW_TRACKING_URI: `file:${root}`, MLFLOW_EXPERIMENT_NAME: 'ctr_shutdown_test', MLFLOW_FLUSH_INTERVAL_MS: '60000',
       MONITOR_TICK_MS: '200', DATA_DIR: dir,
+      // Health here should reflect the stop sequence only, not this box's load on the latency objective.
+      LATENCY_OBJECTIVE_MS: '60000',
     });
     const client = new TestClient(server.url, 16);
     const sampler = createTrafficSampler({ seed: 8 });
@@ -45,6 +47,11 @@ test('SIGTERM: final flush, runs FINISHED, exit 0', async () => {
       assert.ok(total && total.length >= 1, Object.keys(run.metrics).slice(0, 10).join(', '));
       assert.equal(total[total.length - 1].value, counts.get(model), `${model}: the final flush carries all traffic`);
       assert.equal(run.params.workers, '2');
+      // A clean stop's last point shows the server as it was while serving: the
+      // final flush happens before the pool closes.
+      const last = (key: string) => run.metrics[key]?.at(-1)?.value;
+      assert.equal(last('workers/alive'), 2, `${model}: workers/alive at the final flush`);
+      assert.equal(last('health'), 0, `${model}: health at the final flush (0 = healthy)`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -98,12 +98,17 @@ export class Coordinator {
     // Windows start at zero: traffic before the first tick belongs to them.
     this.#ring.maybePush(now, this.#totals);
     this.#baselinePath = opts.baselinePath ?? null;
+    this.#baselines = new Map();
     if (this.#baselinePath) {
-      const { baselines, warning } = loadBaselines(this.#baselinePath, this.#names);
-      this.#baselines = baselines;
-      if (warning) this.warnings.push(warning);
-    } else {
-      this.#baselines = new Map();
+      // The main thread checked the file before the first start (startMonitor);
+      // a restarted thread that finds it broken keeps the baselines handed over.
+      try {
+        const { baselines, warning } = loadBaselines(this.#baselinePath, this.#names);
+        this.#baselines = baselines;
+        if (warning) this.warnings.push(warning);
+      } catch (e) {
+        this.warnings.push((e as Error).message);
+      }
     }
     this.#lastActivity = new Array(this.#names.length).fill(-1);
     this.#lastUpdated = new Array(this.#names.length).fill(null);
@@ -219,14 +224,19 @@ export class Coordinator {
     return this.#baselines.get(model) ?? null;
   }
 
+  /** Persisted first, then in force: a baseline that cannot be saved is refused (and the old one stays). */
   #store(model: string, baseline: Baseline): BaselineOutcome {
+    const previous = this.#baselines.get(model);
     this.#baselines.set(model, baseline);
     if (this.#baselinePath) {
       try {
         saveBaselines(this.#baselinePath, this.#baselines);
       } catch (e) {
-        // The baseline is in force either way; say it will not survive a restart.
-        this.warnings.push(`baseline for ${model} not persisted: ${(e as Error).message}`);
+        if (previous === undefined) this.#baselines.delete(model);
+        else this.#baselines.set(model, previous);
+        const message = `baseline for ${model} not set: it could not be saved to ${this.#baselinePath}: ${(e as Error).message}`;
+        this.warnings.push(message);
+        return { ok: false, error: { code: 'storage_unavailable', message } };
       }
     }
     return { ok: true, model, baseline };

@@ -71,14 +71,14 @@ function schedule(): void {
   timer = setTimeout(() => { publish(); schedule(); }, delay);
 }
 
-async function shutdown(deadlineMs: number): Promise<void> {
+async function shutdown(deadlineMs: number, runStatus: 'FINISHED' | 'FAILED'): Promise<void> {
   clearTimeout(timer);
   // The final tick carries everything recorded up to now, and goes to MLflow as the final flush.
   publish(true);
   let status = null;
   if (mlflow) {
     try {
-      status = await mlflow.close(deadlineMs);
+      status = await mlflow.close(deadlineMs, runStatus);
     } catch (e) {
       post({ type: 'warning', message: `MLflow close failed: ${(e as Error).message}` });
     }
@@ -107,7 +107,7 @@ port.on('message', (msg: ToThread) => {
       break;
     case 'close':
       closing = true;
-      void shutdown(msg.deadlineMs);
+      void shutdown(msg.deadlineMs, msg.status ?? 'FINISHED');
       break;
   }
 });

@@ -11,6 +11,8 @@ export interface HealthConfig {
   errorRateUnhealthy: number;
   /** Fewer requests than this in the window: the error-rate check passes (too few to judge). */
   minRequests: number;
+  /** Fewer end-to-end latencies than this in the window: the p99 check passes (a p99 of a handful is their maximum). */
+  latencyMinRequests: number;
   /** p99 end-to-end objective; above it degraded, above factor × it unhealthy. */
   p99ObjectiveMs: number;
   p99UnhealthyFactor: number;
@@ -19,7 +21,7 @@ export interface HealthConfig {
 }
 
 export const DEFAULT_HEALTH: Omit<HealthConfig, 'window'> = {
-  errorRateDegraded: 0.01, errorRateUnhealthy: 0.05, minRequests: 20, p99ObjectiveMs: 50, p99UnhealthyFactor: 2,
+  errorRateDegraded: 0.01, errorRateUnhealthy: 0.05, minRequests: 20, latencyMinRequests: 100, p99ObjectiveMs: 50, p99UnhealthyFactor: 2,
   mlflowLossWarnMs: 600_000,
 };
 
@@ -43,9 +45,12 @@ function errorRate(w: StatsBlock, cfg: HealthConfig): HealthCheck {
 
 function latencyP99(w: StatsBlock, cfg: HealthConfig): HealthCheck {
   const objective = cfg.p99ObjectiveMs, hard = objective * cfg.p99UnhealthyFactor;
-  const threshold = { degraded_ms: objective, unhealthy_ms: hard, window: cfg.window };
+  const threshold = { degraded_ms: objective, unhealthy_ms: hard, min_requests: cfg.latencyMinRequests, window: cfg.window };
   const l = w.latency_ms;
   if (l.count === 0) return { name: 'latency_p99', status: 'pass', value: null, threshold, detail: `no requests in ${cfg.window}` };
+  if (l.count < cfg.latencyMinRequests) {
+    return { name: 'latency_p99', status: 'pass', value: l.p99, threshold, detail: `end-to-end p99 ${l.p99} ms over ${l.count} requests in ${cfg.window}: too few to judge` };
+  }
   const status: CheckStatus = l.p99 > hard ? 'fail' : l.p99 > objective ? 'warn' : 'pass';
   return { name: 'latency_p99', status, value: l.p99, threshold, detail: `end-to-end p99 ${l.p99} ms over ${l.count} requests` };
 }

@@ -98,13 +98,13 @@ export class MlflowFlusher {
     this.#lastFlushAt = now;
   }
 
-  /** Delivers what is pending and ends the runs FINISHED, within the deadline. */
-  async close(deadlineMs: number): Promise<MlflowStatus> {
+  /** Delivers what is pending and ends the runs with `status` (FINISHED; FAILED for a failed start), within the deadline. */
+  async close(deadlineMs: number, status: 'FINISHED' | 'FAILED' = 'FINISHED'): Promise<MlflowStatus> {
     this.#closed = true;
     // The sink keeps its own deadline; this bound only guards against a close that never settles.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      this.#sink.close({ deadlineMs }).catch(() => undefined),
+      this.#sink.close({ deadlineMs, status }).catch(() => undefined),
       new Promise<void>((resolve) => { timer = setTimeout(resolve, deadlineMs + 250); }),
     ]);
     clearTimeout(timer);

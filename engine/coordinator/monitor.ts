@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import { unpack } from 'msgpackr';
 import type { TelemetryBuffers } from '../telemetry/buffers.js';
-import { validateBaseline, type BaselineOutcome } from './baseline.js';
+import { loadBaselines, validateBaseline, type BaselineOutcome } from './baseline.js';
 import type { CoordinatorOptions, ModelInfo } from './coordinator.js';
 import type { DriftConfig } from './drift.js';
 import type { HealthConfig } from './health.js';
@@ -49,11 +49,11 @@ export interface Monitor {
   /** The pool's view of its workers; overrides counting the shard owner table. */
   setWorkersAlive(alive: number, expected: number): void;
   /**
-   * Final tick, final MLflow flush, runs ended FINISHED, thread stopped.
+   * Final tick, final MLflow flush, runs ended FINISHED (FAILED with `failed`: the server failed to start), thread stopped.
    * Resolves within about deadlineMs (default 5000) even if MLflow is down;
    * the thread is terminated if it has not finished by deadlineMs + 1 s.
    */
-  close(opts?: { deadlineMs?: number }): Promise<void>;
+  close(opts?: { deadlineMs?: number; failed?: boolean }): Promise<void>;
 }
 
 /** Default deadline of Monitor.close(). */
@@ -75,6 +75,14 @@ const RESTART_DELAY_MS = 1000;
  * meanwhile.
  */
 export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
+  // A broken baselines file stops the start here, naming the file (BaselineFileError).
+  if (opts.baselinePath) {
+    try {
+      loadBaselines(opts.baselinePath, opts.buffers.models);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
   const options: CoordinatorOptions = {
     buffers: opts.buffers,
     models: opts.models.map((m) => ({ name: m.name, version: String(m.version) })),
@@ -128,12 +136,12 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
         if (closing) return closing;
         closed = true;
         const deadlineMs = Math.max(0, closeOpts.deadlineMs ?? DEFAULT_CLOSE_DEADLINE_MS);
-        closing = closeThread(worker, deadlineMs);
+        closing = closeThread(worker, deadlineMs, closeOpts.failed === true ? 'FAILED' : 'FINISHED');
         return closing;
       },
     };
 
-    async function closeThread(w: Worker, deadlineMs: number): Promise<void> {
+    async function closeThread(w: Worker, deadlineMs: number, status: 'FINISHED' | 'FAILED'): Promise<void> {
       if (!running) return; // died and not restarted yet: nothing to flush from
       // Keep the process alive until the thread has flushed (the worker is unref'd while serving).
       w.ref();
@@ -141,7 +149,7 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
       const done = new Promise<void>((res) => { onClosed = res; });
       const timers: NodeJS.Timeout[] = [];
       const after = (ms: number) => new Promise<'timeout'>((res) => { timers.push(setTimeout(() => res('timeout'), ms)); });
-      w.postMessage({ type: 'close', deadlineMs } satisfies ToThread);
+      w.postMessage({ type: 'close', deadlineMs, status } satisfies ToThread);
       const how = await Promise.race([done.then(() => 'closed' as const), exited.then(() => 'exit' as const), after(deadlineMs + CLOSE_GRACE_MS)]);
       // 'closed': the thread ends on its own right after; give it a moment, then make sure.
       if (how === 'closed' && (await Promise.race([exited.then(() => 'exit' as const), after(500)])) === 'exit') {

@@ -9,7 +9,7 @@ export type ToThread =
   | { type: 'capture'; id: number; model: string; window?: string }
   | { type: 'workers'; alive: number; expected: number }
   /** Final tick, final MLflow flush, runs FINISHED within deadlineMs; then 'closed' and the thread ends. */
-  | { type: 'close'; deadlineMs: number };
+  | { type: 'close'; deadlineMs: number; status?: 'FINISHED' | 'FAILED' };
 
 export type FromThread =
   /** A msgpack-encoded Snapshot. */

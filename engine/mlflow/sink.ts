@@ -63,7 +63,8 @@ export interface MlflowSink {
     tags: Record<string, string>): Promise<void>;
   record(model: string, metrics: Record<string, number>, timestampMs: number): void;
   stats(): MlflowSinkStats;
-  close(opts?: { deadlineMs?: number }): Promise<MlflowSinkStats>;
+  /** Final flush, then the runs ended with `status` (FINISHED by default; FAILED when the server failed to start). */
+  close(opts?: { deadlineMs?: number; status?: 'FINISHED' | 'FAILED' }): Promise<MlflowSinkStats>;
   /** Resolves when nothing is pending (or the sink is closed); for tests and shutdown. */
   idle(): Promise<void>;
 }
@@ -354,7 +355,7 @@ class Sink implements MlflowSink {
     this.log.warn(msg, fields);
   }
 
-  async close(opts: { deadlineMs?: number } = {}): Promise<MlflowSinkStats> {
+  async close(opts: { deadlineMs?: number; status?: 'FINISHED' | 'FAILED' } = {}): Promise<MlflowSinkStats> {
     if (this.closed) return this.stats();
     const deadlineMs = opts.deadlineMs ?? 5000;
     const started = Date.now();
@@ -373,7 +374,7 @@ class Sink implements MlflowSink {
     const remaining = Math.max(50, deadlineMs - (Date.now() - started));
     const finish = Promise.all([...this.models.values()].filter((m) => m.runId).map(async (m) => {
       try {
-        await this.store.updateRun(m.runId as string, 'FINISHED', this.clock.now());
+        await this.store.updateRun(m.runId as string, opts.status ?? 'FINISHED', this.clock.now());
       } catch (err) { this.noteError(err); }
     }));
     await Promise.race([finish, delay(remaining)]);
