@@ -37,3 +37,13 @@ export interface RouterLike {
   post(pattern: string, handler: RouteHandler): unknown;
   any(pattern: string, handler: RouteHandler): unknown;
 }
+
+/**
+ * Why listening failed, said so an operator can act: the usual cause is
+ * another process on the port (both front ends listen exclusively).
+ * `code` is EADDRINUSE so the entry point prints it without a stack.
+ */
+export function listenError(host: string, port: number, cause?: string): Error {
+  const err = new Error(`cannot listen on ${host}:${port}: the port is already in use (another ctr-engine?) or the address cannot be bound${cause ? ` (${cause})` : ''}`);
+  return Object.assign(err, { code: 'EADDRINUSE' });
+}

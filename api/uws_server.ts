@@ -5,6 +5,8 @@ import { runParams, type EngineCore, type RunningServer } from '../engine/engine
 import { monitoringDeps, registerMonitoringRoutes } from './monitoring_routes.js';
 import { registerDashboardRoutes, registerStreamRoutes, streamPrometheusText, type StreamHub } from './stream/index.js';
 import { appDeps, buildApp } from './server.js';
+import { drain } from './drain.js';
+import { listenError } from './http_transport.js';
 import type { LoadedUws, us_listen_socket } from './uws_loader.js';
 
 /** Serves `core` with uWS (`loaded` by the caller, who probes it to choose a front end); the caller closes the core if this throws. */
@@ -30,11 +32,21 @@ export async function serveWithUws(core: EngineCore, loaded: LoadedUws): Promise
     registerMonitoringRoutes(a, monitoringDeps(core, () => streamPrometheusText(hub!.metrics())));
   });
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(cfg.host, cfg.port, (sock) => (sock ? resolve(sock) : reject(new Error(`cannot listen on ${cfg.host}:${cfg.port}`))));
+    // Exclusively: with uWS's default SO_REUSEPORT a second server on the same
+    // port would start and silently take half the connections. The
+    // (host, port, options, cb) form exists at runtime but not in the typings.
+    const listen = app.listen as unknown as (host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void) => void;
+    listen.call(app, cfg.host, cfg.port, (uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT?: number }).LIBUS_LISTEN_EXCLUSIVE_PORT ?? 1, (sock) => (sock ? resolve(sock) : reject(listenError(cfg.host, cfg.port))));
   });
   const port = uws.us_socket_local_port(listenSocket as never);
   let closed = false;
-  return {
+  let listening = true;
+  const stopListening = () => {
+    if (!listening) return;
+    listening = false;
+    uws.us_listen_socket_close(listenSocket);
+  };
+  const running: RunningServer = {
     port,
     host: cfg.host,
     registry,
@@ -42,15 +54,19 @@ export async function serveWithUws(core: EngineCore, loaded: LoadedUws): Promise
     pool: core.pool,
     frontEnd: `uWebSockets.js from ${source}`,
     ready: core.ready,
+    drain(graceMs, log) {
+      return drain({ core, stopListening, close: () => running.close() }, graceMs, log);
+    },
     async close() {
       if (closed) return;
       closed = true;
       core.state.ready = false;
-      uws.us_listen_socket_close(listenSocket);
+      stopListening();
       hub?.close();
       await core.close();
       // close() exists at runtime in uWS v20.30 but is missing from its typings.
       (app as unknown as { close(): void }).close();
     },
   };
+  return running;
 }

@@ -10,6 +10,7 @@
 // /monitoring/health and /metrics.
 import type { EngineCore, RunningServer } from '../engine/engine_core.js';
 import { monitoringDeps, registerMonitoringRoutes } from '../api/monitoring_routes.js';
+import { drain } from '../api/drain.js';
 import { appDeps, registerCatchAll, registerServingRoutes } from '../api/server.js';
 import { registerStreamUnavailableRoutes } from '../api/stream/unavailable.js';
 import { NodeHttpApp } from '../native-free-ts/transport/node_http_app.js';
@@ -26,7 +27,7 @@ export async function serveWithNodeHttp(core: EngineCore): Promise<RunningServer
   registerCatchAll(app);
   const port = await app.listen(cfg.host, cfg.port);
   let closed = false;
-  return {
+  const running: RunningServer = {
     port,
     host: cfg.host,
     registry: core.registry,
@@ -34,6 +35,9 @@ export async function serveWithNodeHttp(core: EngineCore): Promise<RunningServer
     pool: core.pool,
     frontEnd: FRONT_END_NAME,
     ready: core.ready,
+    drain(graceMs, log) {
+      return drain({ core, stopListening: () => app.stopListening(), close: () => running.close() }, graceMs, log);
+    },
     async close() {
       if (closed) return;
       closed = true;
@@ -43,4 +47,5 @@ export async function serveWithNodeHttp(core: EngineCore): Promise<RunningServer
       app.close();
     },
   };
+  return running;
 }

@@ -18,6 +18,8 @@ import { createMainRecorder, createTelemetry, releaseWorkerShard, type ErrorCode
 /** What /ready and /models read. */
 export interface ServingState {
   ready: boolean;
+  /** Set on SIGTERM: /ready answers 503 so balancers stop sending, while requests are still served (api/drain.ts). */
+  draining: boolean;
   startedAt: number;
   workersAlive: () => number;
 }
@@ -49,6 +51,10 @@ export interface RunningServer {
   frontEnd: string;
   /** Resolves once every worker has run every model once. */
   ready: Promise<void>;
+  /** The optional HTTP/1.0-capable probe port (PROBE_PORT), when one listens. */
+  probePort?: number;
+  /** Graceful stop (SIGTERM): /ready 503 and keep serving for `graceMs`, then stop listening, finish, flush, close. */
+  drain(graceMs: number, log: (line: string) => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -120,7 +126,7 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
     queueBound: cfg.queueBound,
     requestDeadlineMs: cfg.requestDeadlineMs,
   });
-  const state: ServingState = { ready: false, startedAt: Date.now(), workersAlive: () => pool.threadsAlive };
+  const state: ServingState = { ready: false, draining: false, startedAt: Date.now(), workersAlive: () => pool.threadsAlive };
   const ready = pool.warmUp().then(() => {
     state.ready = true;
     reportWorkers();

@@ -8,7 +8,7 @@
 // on both front ends, and only this file knows node:http.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { HttpRequestLike, HttpResponseLike, RouteHandler, RouterLike } from '../../api/http_transport.js';
+import { listenError, type HttpRequestLike, type HttpResponseLike, type RouteHandler, type RouterLike } from '../../api/http_transport.js';
 import { ERROR_STATUS } from '../../engine/error_codes.js';
 
 const EMPTY = new ArrayBuffer(0);
@@ -213,7 +213,9 @@ export class NodeHttpApp implements RouterLike {
   /** Listens; resolves with the bound port (0 picks a free one). */
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`));
+      // node:http never sets SO_REUSEPORT, so a taken port fails here (EADDRINUSE).
+      const onError = (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'EADDRINUSE' ? listenError(host, port, err.code) : new Error(`cannot listen on ${host}:${port}: ${err.message}`));
       this.server.once('error', onError);
       this.server.listen(port, host, () => {
         this.server.off('error', onError);
