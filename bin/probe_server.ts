@@ -5,7 +5,8 @@
 // answers them. Same handlers and bodies as the main port, so /ready turns
 // 503 here too while the server drains.
 import type { EngineCore } from '../engine/engine_core.js';
-import { registerCatchAll, registerProbeRoutes } from '../api/server.js';
+import { registerProbeRoutes } from '../api/server.js';
+import { sendError } from '../api/respond.js';
 import { NodeHttpApp } from '../native-free-ts/transport/node_http_app.js';
 
 export interface ProbeServer {
@@ -16,7 +17,10 @@ export interface ProbeServer {
 export async function startProbeServer(core: EngineCore, host: string, port: number): Promise<ProbeServer> {
   const app = new NodeHttpApp();
   registerProbeRoutes(app, core.state, core.registry.models.length);
-  registerCatchAll(app);
+  app.any('/*', (res, req) => {
+    const close = req.getHeader('content-length') !== '' || req.getHeader('transfer-encoding') !== '';
+    sendError(res, 'not_found', `the probe port serves GET /health and GET /ready only; ${req.getUrl()} is on the main port`, false, undefined, close);
+  });
   const bound = await app.listen(host, port);
   return { port: bound, close: () => app.close() };
 }
