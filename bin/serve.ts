@@ -17,6 +17,7 @@ export function loadConfigOrExit(argv: string[], defaults: Partial<ServerConfig>
 
 export async function serveUntilSignalled(cfg: ServerConfig, start: (cfg: ServerConfig) => Promise<RunningServer>): Promise<void> {
   console.log(`ctr-engine configuration:\n${describeConfig(cfg)}`);
+  warnIfAdminOpen(cfg);
   const server = await start(cfg);
   console.log(`ctr-engine: ${server.frontEnd}; inference backend ${cfg.inferenceBackend}`);
   console.log(`ctr-engine: models ${server.registry.models.map((m) => `${m.name}@${m.version}`).join(', ')}`);
@@ -50,6 +51,14 @@ export async function serveUntilSignalled(cfg: ServerConfig, start: (cfg: Server
     await server.close();
     process.exit(1);
   }
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
+
+/** Admin endpoints with no token on a reachable address: anyone on the network may set baselines. */
+export function warnIfAdminOpen(cfg: ServerConfig): void {
+  if (cfg.adminToken !== undefined || LOOPBACK.test(cfg.host)) return;
+  console.error(`ctr-engine: !!! WARNING: HOST=${cfg.host} is reachable from other machines and ADMIN_TOKEN is unset: anyone who can reach this port can change baselines (POST /monitoring/baseline). Set ADMIN_TOKEN.`);
 }
 
 /** The entry point's last line: anything thrown while starting exits 1 with its stack. */
