@@ -10,6 +10,23 @@ import { InvalidField } from './request_validation.js';
 import { sendError } from './respond.js';
 import type { HttpRequestLike as HttpRequest, HttpResponseLike as HttpResponse } from './http_transport.js';
 
+// Counting a header's repeats: one module-level callback, no closure per request.
+let contentLengths = 0;
+function countContentLength(key: string): void {
+  if (key === 'content-length') contentLengths++;
+}
+
+/**
+ * More than one Content-Length: uWS frames the body by the first, a proxy in
+ * front may frame it by the last, and the difference smuggles a request.
+ * node:http refuses these itself; uWS needs this check.
+ */
+export function repeatsContentLength(req: HttpRequest): boolean {
+  contentLengths = 0;
+  req.forEach(countContentLength);
+  return contentLengths > 1;
+}
+
 export abstract class BodyRequest {
   done = false;
   aborted = false;
@@ -18,14 +35,21 @@ export abstract class BodyRequest {
   private chunks: Buffer[] | null = null;
   private size = 0;
 
+  private readonly framingError: boolean;
+
   constructor(protected readonly res: HttpResponse, req: HttpRequest, private readonly maxBodyBytes: number) {
     this.msgpack = wantsMsgpack(req.getHeader('accept'));
     this.kind = bodyKindOf(req.getHeader('content-type'));
+    this.framingError = repeatsContentLength(req);
   }
 
   /** Registers onAborted and onData; call straight from the uWS handler. */
   start(contentLength: string): void {
     this.res.onAborted(() => this.abort());
+    if (this.framingError) {
+      this.failRequest('invalid_request', 'more than one Content-Length header', -1, 'content-length', true);
+      return;
+    }
     if (this.kind === BodyKind.Unsupported) {
       this.failRequest('unsupported_media_type', 'send application/json or application/msgpack', -1, undefined, true);
       return;

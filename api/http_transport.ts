@@ -15,6 +15,8 @@ export interface HttpRequestLike {
   getParameter(index: number): string | undefined;
   /** The query string without '?', '' or undefined when there is none. */
   getQuery(): string | undefined;
+  /** Every header in order, names in lower case, repeats included (getHeader returns only the first). */
+  forEach(cb: (key: string, value: string) => void): void;
 }
 
 /** Valid until the response ends or onAborted runs, as in uWS. */

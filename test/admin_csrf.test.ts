@@ -90,7 +90,7 @@ test('a non-loopback HOST with no ADMIN_TOKEN warns loudly; loopback or a token 
 });
 
 test('tokens of any length compare as digests: right token passes, shorter, longer and prefixes do not', () => {
-  const req = (auth: string) => ({ getHeader: (k: string) => (k === 'authorization' ? auth : ''), getUrl: () => '/', getMethod: () => 'post', getParameter: () => undefined, getQuery: () => undefined });
+  const req = (auth: string) => ({ getHeader: (k: string) => (k === 'authorization' ? auth : ''), getUrl: () => '/', getMethod: () => 'post', getParameter: () => undefined, getQuery: () => undefined, forEach: () => {} });
   assert.equal(authorized(req('Bearer s3cret-token'), 's3cret-token'), true);
   for (const given of ['s3cret', 's3cret-token-and-more', 'x', 's3cret-tokeN']) assert.equal(authorized(req(`Bearer ${given}`), 's3cret-token'), false, given);
   assert.equal(authorized(req(''), 's3cret-token'), false);
