@@ -26,6 +26,7 @@ export async function serveWithUws(core: EngineCore, loaded: LoadedUws): Promise
         maxPayloadLength: 1024,
         idleTimeoutS: 64,
         slowCloseAfterSkips: cfg.streamSlowCloseAfterSkips,
+        maxConnections: cfg.streamMaxConnections,
       },
     });
     registerDashboardRoutes(a);
