@@ -1,6 +1,7 @@
 // The uWebSockets.js front end over an engine core: every route, the
 // WebSocket stream and the dashboard, then listen. The composition root
 // (bin/start_server.ts) starts the core and calls this.
+import { configureBodyLimits } from './body_request.js';
 import { runParams, type EngineCore, type RunningServer } from '../engine/engine_core.js';
 import { monitoringDeps, registerMonitoringRoutes } from './monitoring_routes.js';
 import { registerDashboardRoutes, registerStreamRoutes, streamPrometheusText, type StreamHub } from './stream/index.js';
@@ -14,6 +15,7 @@ export async function serveWithUws(core: EngineCore, loaded: LoadedUws): Promise
   const { uws, source } = loaded;
   const { registry, monitor, cfg } = core;
   let hub: StreamHub | undefined;
+  configureBodyLimits(cfg.maxInflightBodyBytes, cfg.discardBodyBytes);
   const app = buildApp(uws, appDeps(core), (a) => {
     hub = registerStreamRoutes(a, uws, {
       monitor,

@@ -8,6 +8,7 @@
 // and so the dashboard, which runs over the stream. Both answer 404
 // not_found saying why; the same figures are served by /monitoring/stats,
 // /monitoring/health and /metrics.
+import { configureBodyLimits } from '../api/body_request.js';
 import type { EngineCore, RunningServer } from '../engine/engine_core.js';
 import { monitoringDeps, registerMonitoringRoutes } from '../api/monitoring_routes.js';
 import { drain } from '../api/drain.js';
@@ -20,6 +21,7 @@ export const FRONT_END_NAME = 'node:http (native-free-ts)';
 /** Serves `core` with node:http; the caller closes the core if this throws. */
 export async function serveWithNodeHttp(core: EngineCore): Promise<RunningServer> {
   const { cfg } = core;
+  configureBodyLimits(cfg.maxInflightBodyBytes, cfg.discardBodyBytes);
   const app = new NodeHttpApp();
   registerServingRoutes(app, appDeps(core));
   registerMonitoringRoutes(app, monitoringDeps(core, () => ''));
