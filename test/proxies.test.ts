@@ -177,3 +177,63 @@ http {
     }
   });
 });
+
+describe('a rolling restart behind deploy/haproxy.cfg', () => {
+  test('SIGTERM to one of two replicas under steady traffic: every request answered 200', { skip: existsSync(HAPROXY) ? false : `${HAPROXY} is not installed` }, async () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'ctr-rolling-'));
+    // A grace of several check intervals, so HAProxy marks the replica down while it still serves.
+    const env = { WORKERS: '1', DRAIN_GRACE_MS: '3000', REQUEST_DEADLINE_MS: '10000' };
+    const [a, b] = await Promise.all([startServerProcess(env, 60_000), startServerProcess(env, 60_000)]);
+    const port = await freePort();
+    const sock = join(scratch, 'haproxy.sock');
+    const cfg = readFileSync(join(DEPLOY, 'haproxy.cfg'), 'utf8')
+      .replace('bind :8080', `bind 127.0.0.1:${port}`)
+      .replace('server s1 127.0.0.1:8000 check', `server s1 127.0.0.1:${a.port} check\n    server s2 127.0.0.1:${b.port} check`)
+      // Checks more often than the shipped 1 s, so the test is short; the same rule: inter × fall < DRAIN_GRACE_MS.
+      .replace('default-server inter 1s fall 2 rise 2', 'default-server inter 300ms fall 2 rise 1')
+      .replace('global\n', `global\n    stats socket ${sock} level admin\n`);
+    writeFileSync(join(scratch, 'haproxy.cfg'), cfg);
+    const hap = run(HAPROXY, ['-f', join(scratch, 'haproxy.cfg'), '-db']);
+    const { Pool } = await import('undici');
+    const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 8 });
+    try {
+      await until(async () => {
+        const r = await pool.request({ method: 'GET', path: '/ready' });
+        await r.body.dump();
+        return r.statusCode === 200 ? true : undefined;
+      }, () => hap.output());
+      const statuses = new Map<number | string, number>();
+      let stop = false;
+      // Eight clients in closed loops over keep-alive connections, as a balancer's users.
+      const loops = Array.from({ length: 8 }, async () => {
+        while (!stop) {
+          let key: number | string;
+          try {
+            const r = await pool.request({ method: 'POST', path: '/predict_ctr', body, headers: { 'content-type': 'application/json' } });
+            await r.body.dump();
+            key = r.statusCode;
+          } catch (err) {
+            key = (err as NodeJS.ErrnoException).code ?? String(err);
+          }
+          statuses.set(key, (statuses.get(key) ?? 0) + 1);
+        }
+      });
+      await until(async () => ((statuses.get(200) ?? 0) > 200 ? true : undefined), () => JSON.stringify([...statuses]));
+      a.child.kill('SIGTERM');
+      const exited = new Promise<number | null>((r) => a.child.once('exit', (c) => r(c)));
+      assert.equal(await exited, 0, a.output());
+      // Traffic continues on the other replica after the first is gone.
+      const atExit = statuses.get(200) ?? 0;
+      await until(async () => ((statuses.get(200) ?? 0) > atExit + 100 ? true : undefined), () => JSON.stringify([...statuses]));
+      stop = true;
+      await Promise.all(loops);
+      assert.match(a.output(), /drain 4\/4/);
+      assert.deepEqual([...statuses.keys()], [200], `every request answered 200: ${JSON.stringify([...statuses])}`);
+    } finally {
+      await pool.close();
+      await stopChild(hap.child);
+      await Promise.all([a.stop(), b.stop()]);
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+});
