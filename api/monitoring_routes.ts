@@ -113,6 +113,33 @@ export function adminContentTypeOk(req: HttpRequest): boolean {
   return type !== '' && bodyKindOf(type) !== BodyKind.Unsupported;
 }
 
+/**
+ * Every admin POST/PUT starts here (call it first in the handler): the token,
+ * or without one the same-site check, then the Content-Type. Answers and
+ * returns false when the request may not go on.
+ */
+export function admitAdmin(res: HttpResponse, req: HttpRequest, guard: { adminToken: string | undefined; host: string }): boolean {
+  const msgpack = wantsMsgpack(req.getHeader('accept'));
+  // Refused before the body is read: close rather than leave it on the connection.
+  const close = req.getHeader('content-length') !== '' || req.getHeader('transfer-encoding') !== '';
+  if (!authorized(req, guard.adminToken)) {
+    sendError(res, 'unauthorized', 'this endpoint needs Authorization: Bearer <ADMIN_TOKEN>', msgpack, undefined, close, 'WWW-Authenticate', 'Bearer');
+    return false;
+  }
+  if (guard.adminToken === undefined) {
+    const why = crossSiteRefusal(req, guard.host);
+    if (why !== null) {
+      sendError(res, 'unauthorized', why, msgpack, undefined, close);
+      return false;
+    }
+  }
+  if (!adminContentTypeOk(req)) {
+    sendError(res, 'unsupported_media_type', 'admin endpoints need Content-Type: application/json or application/msgpack', msgpack, undefined, close);
+    return false;
+  }
+  return true;
+}
+
 /** Admin POST with a body whose handling is asynchronous (the coordinator answers). */
 class BaselineRequest extends BodyRequest {
   constructor(res: HttpResponse, req: HttpRequest, maxBodyBytes: number, private readonly handle: (value: unknown) => Promise<{ status: 200; body: unknown } | { code: ErrorCode; message: string; field?: string }>) {
@@ -162,31 +189,8 @@ export function registerMonitoringRoutes(app: RouterLike, deps: MonitoringDeps):
     send(res, 200, PROMETHEUS_CONTENT_TYPE, body + deps.extraMetrics());
   });
 
-  /** Token (or, without one, same-site) and Content-Type checks shared by every admin POST; true when the request may go on. */
-  const admitAdmin = (res: HttpResponse, req: HttpRequest): boolean => {
-    const msgpack = wantsMsgpack(req.getHeader('accept'));
-    // Refused before the body is read: close rather than leave it on the connection.
-    const close = req.getHeader('content-length') !== '' || req.getHeader('transfer-encoding') !== '';
-    if (!authorized(req, deps.adminToken)) {
-      sendError(res, 'unauthorized', 'this endpoint needs Authorization: Bearer <ADMIN_TOKEN>', msgpack, undefined, close, 'WWW-Authenticate', 'Bearer');
-      return false;
-    }
-    if (deps.adminToken === undefined) {
-      const why = crossSiteRefusal(req, deps.host);
-      if (why !== null) {
-        sendError(res, 'unauthorized', why, msgpack, undefined, close);
-        return false;
-      }
-    }
-    if (!adminContentTypeOk(req)) {
-      sendError(res, 'unsupported_media_type', 'admin endpoints need Content-Type: application/json or application/msgpack', msgpack, undefined, close);
-      return false;
-    }
-    return true;
-  };
-
   app.post('/monitoring/baseline', (res, req) => {
-    if (!admitAdmin(res, req)) return;
+    if (!admitAdmin(res, req, deps)) return;
     new BaselineRequest(res, req, deps.maxBodyBytes, async (value) => {
       const name = typeof value === 'object' && value !== null ? (value as Record<string, unknown>).model_name : undefined;
       if (typeof name !== 'string') return { code: 'invalid_request', message: "field 'model_name' must be a string", field: 'model_name' };
@@ -196,7 +200,7 @@ export function registerMonitoringRoutes(app: RouterLike, deps: MonitoringDeps):
   });
 
   app.post('/monitoring/baseline/:model/capture', (res, req) => {
-    if (!admitAdmin(res, req)) return;
+    if (!admitAdmin(res, req, deps)) return;
     const model = modelParam(req);
     const query = new URLSearchParams(req.getQuery() ?? '');
     const window = query.get('window') ?? undefined;
