@@ -15,6 +15,8 @@ export interface HttpRequestLike {
   getParameter(index: number): string | undefined;
   /** The query string without '?', '' or undefined when there is none. */
   getQuery(): string | undefined;
+  /** Every header in order, names in lower case, repeats included (getHeader returns only the first). */
+  forEach(cb: (key: string, value: string) => void): void;
 }
 
 /** Valid until the response ends or onAborted runs, as in uWS. */
@@ -36,4 +38,14 @@ export interface RouterLike {
   get(pattern: string, handler: RouteHandler): unknown;
   post(pattern: string, handler: RouteHandler): unknown;
   any(pattern: string, handler: RouteHandler): unknown;
+}
+
+/**
+ * Why listening failed, said so an operator can act: the usual cause is
+ * another process on the port (both front ends listen exclusively).
+ * `code` is EADDRINUSE so the entry point prints it without a stack.
+ */
+export function listenError(host: string, port: number, cause?: string): Error {
+  const err = new Error(`cannot listen on ${host}:${port}: the port is already in use (another ctr-engine?) or the address cannot be bound${cause ? ` (${cause})` : ''}`);
+  return Object.assign(err, { code: 'EADDRINUSE' });
 }

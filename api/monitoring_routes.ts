@@ -2,20 +2,23 @@
 // snapshot, reshaped by engine/coordinator/bodies.ts and serialised at most
 // once per snapshot and format, so a dashboard polling hard costs a cached
 // write, not a recomputation.
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
 import {
   driftBody, healthBody, prometheusText, PROMETHEUS_CONTENT_TYPE, statsBody, type Monitor, type Snapshot,
 } from '../engine/coordinator/index.js';
 import type { EngineCore } from '../engine/engine_core.js';
 import type { ErrorCode } from '../engine/error_codes.js';
 import { BodyRequest } from './body_request.js';
-import { packr, wantsMsgpack } from './http_codec.js';
+import { BodyKind, bodyKindOf, packr, wantsMsgpack } from './http_codec.js';
 import { JSON_TYPE, MSGPACK_TYPE, send, sendError, sendJson } from './respond.js';
 import type { HttpRequestLike as HttpRequest, HttpResponseLike as HttpResponse, RouterLike } from './http_transport.js';
 
 export interface MonitoringDeps {
   monitor: Monitor;
   adminToken: string | undefined;
+  /** The configured HOST: without a token, admin requests must name it (or an IP literal, or localhost) in Host. */
+  host: string;
   maxBodyBytes: number;
   /** Extra Prometheus lines appended to /metrics (stream hub, MLflow, …). */
   extraMetrics: () => string;
@@ -23,7 +26,7 @@ export interface MonitoringDeps {
 
 /** The monitoring routes' dependencies from the engine core; `extraMetrics` is the front end's own /metrics lines. */
 export function monitoringDeps(core: EngineCore, extraMetrics: () => string): MonitoringDeps {
-  return { monitor: core.monitor, adminToken: core.cfg.adminToken, maxBodyBytes: core.cfg.maxBodyBytes, extraMetrics };
+  return { monitor: core.monitor, adminToken: core.cfg.adminToken, host: core.cfg.host, maxBodyBytes: core.cfg.maxBodyBytes, extraMetrics };
 }
 
 type Cached = string | Uint8Array;
@@ -56,15 +59,85 @@ function modelParam(req: HttpRequest): string {
   }
 }
 
-/** Bearer-token check for admin endpoints; true when allowed. Constant-time compare. */
+const digest = (b: Buffer | string) => createHash('sha256').update(b).digest();
+
+/** Bearer-token check for admin endpoints; true when allowed. Constant time in the token's length too (digests compared). */
 export function authorized(req: HttpRequest, token: string | undefined): boolean {
   if (token === undefined) return true;
   const header = req.getHeader('authorization');
   const m = /^Bearer\s+(.+)$/i.exec(header);
   if (!m) return false;
-  const given = Buffer.from(m[1].trim());
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
+  return timingSafeEqual(digest(m[1].trim()), digest(token));
+}
+
+/** The host name of a Host header or URL authority, lower case, without port or IPv6 brackets. */
+function hostName(authority: string): string {
+  const a = authority.trim().toLowerCase();
+  if (a.startsWith('[')) return a.slice(1, a.indexOf(']') === -1 ? undefined : a.indexOf(']'));
+  const colon = a.lastIndexOf(':');
+  return colon === -1 ? a : a.slice(0, colon);
+}
+
+/**
+ * Without ADMIN_TOKEN, an admin request must not come from a web page
+ * (CSRF) or through a DNS name rebound to this address: the Host header must
+ * name an IP literal, localhost or the configured HOST, and an Origin, when
+ * sent, must be that same host. null when allowed, else why not.
+ */
+export function crossSiteRefusal(req: HttpRequest, configuredHost: string): string | null {
+  const host = req.getHeader('host');
+  if (host !== '') {
+    const name = hostName(host);
+    if (isIP(name) === 0 && name !== 'localhost' && name !== configuredHost.toLowerCase()) {
+      return `Host ${JSON.stringify(host)} is not this server's address (${configuredHost}); admin requests without ADMIN_TOKEN must name it`;
+    }
+  }
+  const origin = req.getHeader('origin');
+  if (origin !== '') {
+    let originHost: string | null = null;
+    try {
+      originHost = new URL(origin).host.toLowerCase();
+    } catch {
+      originHost = null;
+    }
+    if (originHost === null || originHost !== host.trim().toLowerCase()) {
+      return `cross-origin admin request from ${JSON.stringify(origin)} refused; set ADMIN_TOKEN to administer from elsewhere`;
+    }
+  }
+  return null;
+}
+
+/** Admin bodies must say JSON or msgpack: a form or text/plain post (what a page can send without a preflight) gets 415. */
+export function adminContentTypeOk(req: HttpRequest): boolean {
+  const type = req.getHeader('content-type');
+  return type !== '' && bodyKindOf(type) !== BodyKind.Unsupported;
+}
+
+/**
+ * Every admin POST/PUT starts here (call it first in the handler): the token,
+ * or without one the same-site check, then the Content-Type. Answers and
+ * returns false when the request may not go on.
+ */
+export function admitAdmin(res: HttpResponse, req: HttpRequest, guard: { adminToken: string | undefined; host: string }): boolean {
+  const msgpack = wantsMsgpack(req.getHeader('accept'));
+  // Refused before the body is read: close rather than leave it on the connection.
+  const close = req.getHeader('content-length') !== '' || req.getHeader('transfer-encoding') !== '';
+  if (!authorized(req, guard.adminToken)) {
+    sendError(res, 'unauthorized', 'this endpoint needs Authorization: Bearer <ADMIN_TOKEN>', msgpack, undefined, close, 'WWW-Authenticate', 'Bearer');
+    return false;
+  }
+  if (guard.adminToken === undefined) {
+    const why = crossSiteRefusal(req, guard.host);
+    if (why !== null) {
+      sendError(res, 'unauthorized', why, msgpack, undefined, close);
+      return false;
+    }
+  }
+  if (!adminContentTypeOk(req)) {
+    sendError(res, 'unsupported_media_type', 'admin endpoints need Content-Type: application/json or application/msgpack', msgpack, undefined, close);
+    return false;
+  }
+  return true;
 }
 
 /** Admin POST with a body whose handling is asynchronous (the coordinator answers). */
@@ -116,13 +189,8 @@ export function registerMonitoringRoutes(app: RouterLike, deps: MonitoringDeps):
     send(res, 200, PROMETHEUS_CONTENT_TYPE, body + deps.extraMetrics());
   });
 
-  const unauthorized = (res: HttpResponse, req: HttpRequest) => {
-    const close = req.getHeader('content-length') !== '';
-    sendError(res, 'unauthorized', 'this endpoint needs Authorization: Bearer <ADMIN_TOKEN>', wantsMsgpack(req.getHeader('accept')), undefined, close, 'WWW-Authenticate', 'Bearer');
-  };
-
   app.post('/monitoring/baseline', (res, req) => {
-    if (!authorized(req, deps.adminToken)) return unauthorized(res, req);
+    if (!admitAdmin(res, req, deps)) return;
     new BaselineRequest(res, req, deps.maxBodyBytes, async (value) => {
       const name = typeof value === 'object' && value !== null ? (value as Record<string, unknown>).model_name : undefined;
       if (typeof name !== 'string') return { code: 'invalid_request', message: "field 'model_name' must be a string", field: 'model_name' };
@@ -132,7 +200,7 @@ export function registerMonitoringRoutes(app: RouterLike, deps: MonitoringDeps):
   });
 
   app.post('/monitoring/baseline/:model/capture', (res, req) => {
-    if (!authorized(req, deps.adminToken)) return unauthorized(res, req);
+    if (!admitAdmin(res, req, deps)) return;
     const model = modelParam(req);
     const query = new URLSearchParams(req.getQuery() ?? '');
     const window = query.get('window') ?? undefined;

@@ -6,7 +6,7 @@ import { packr } from './http_codec.js';
 import type { HttpResponseLike as HttpResponse } from './http_transport.js';
 
 const STATUS_TEXT: Record<number, string> = {
-  200: '200 OK', 400: '400 Bad Request', 401: '401 Unauthorized', 404: '404 Not Found', 405: '405 Method Not Allowed',
+  200: '200 OK', 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 404: '404 Not Found', 405: '405 Method Not Allowed',
   413: '413 Payload Too Large', 415: '415 Unsupported Media Type', 500: '500 Internal Server Error',
   503: '503 Service Unavailable', 504: '504 Gateway Timeout',
 };
@@ -21,6 +21,13 @@ let slotBody: string | Uint8Array = '';
 let slotHeaderName = '';
 let slotHeaderValue = '';
 let slotClose = false;
+/** While draining, every response closes its connection (one flag per process: a process serves one server). */
+let closeAll = false;
+
+/** From api/drain.ts: from now on every response says Connection: close. */
+export function closeEveryConnection(on: boolean): void {
+  closeAll = on;
+}
 
 function writeCorked(): void {
   const res = slotRes!;
@@ -38,7 +45,7 @@ export function send(res: HttpResponse, status: number, type: string, body: stri
   slotBody = body;
   slotHeaderName = headerName;
   slotHeaderValue = headerValue;
-  slotClose = close;
+  slotClose = close || closeAll;
   res.cork(writeCorked);
   slotRes = null;
   slotBody = '';

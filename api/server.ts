@@ -79,13 +79,19 @@ export function registerServingRoutes(app: RouterLike, deps: AppDeps): void {
   });
 
   app.get('/models', (res, req) => sendJson(res, 200, modelsBody(), wantsMsgpack(req.getHeader('accept'))));
+  registerProbeRoutes(app, state, registry);
+}
+
+/** GET /health (liveness) and GET /ready; also served alone on the probe port (PROBE_PORT). */
+export function registerProbeRoutes(app: RouterLike, state: ServingState, registry: ModelRegistry): void {
   app.get('/health', (res, req) =>
     sendJson(res, 200, { status: 'ok', uptime_s: Math.round((Date.now() - state.startedAt) / 1000) }, wantsMsgpack(req.getHeader('accept'))));
   app.get('/ready', (res, req) => {
     const msgpack = wantsMsgpack(req.getHeader('accept'));
     const alive = state.workersAlive();
     const failed = failedModels(registry);
-    if (state.ready && alive > 0) {
+    if (state.draining) sendError(res, 'not_ready', 'the server is shutting down (draining)', msgpack);
+    else if (state.ready && alive > 0) {
       sendJson(res, 200, { ready: true, models: registry.serving().length, workers: alive, ...(failed.length === 0 ? {} : { failed }) }, msgpack);
     }
     else sendError(res, 'not_ready', state.ready ? 'no inference worker is alive' : 'models and workers are still loading', msgpack);

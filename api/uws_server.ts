@@ -1,10 +1,13 @@
 // The uWebSockets.js front end over an engine core: every route, the
 // WebSocket stream and the dashboard, then listen. The composition root
 // (bin/start_server.ts) starts the core and calls this.
+import { configureBodyLimits } from './body_request.js';
 import { runParams, type EngineCore, type RunningServer } from '../engine/engine_core.js';
 import { monitoringDeps, registerMonitoringRoutes } from './monitoring_routes.js';
 import { registerDashboardRoutes, registerStreamRoutes, streamPrometheusText, type StreamHub } from './stream/index.js';
 import { appDeps, buildApp } from './server.js';
+import { drain } from './drain.js';
+import { listenError } from './http_transport.js';
 import type { LoadedUws, us_listen_socket } from './uws_loader.js';
 
 /** Serves `core` with uWS (`loaded` by the caller, who probes it to choose a front end); the caller closes the core if this throws. */
@@ -12,6 +15,7 @@ export async function serveWithUws(core: EngineCore, loaded: LoadedUws): Promise
   const { uws, source } = loaded;
   const { registry, monitor, cfg } = core;
   let hub: StreamHub | undefined;
+  configureBodyLimits(cfg.maxInflightBodyBytes, cfg.discardBodyBytes);
   const app = buildApp(uws, appDeps(core), (a) => {
     hub = registerStreamRoutes(a, uws, {
       monitor,
@@ -24,17 +28,28 @@ export async function serveWithUws(core: EngineCore, loaded: LoadedUws): Promise
         maxPayloadLength: 1024,
         idleTimeoutS: 64,
         slowCloseAfterSkips: cfg.streamSlowCloseAfterSkips,
+        maxConnections: cfg.streamMaxConnections,
       },
     });
     registerDashboardRoutes(a);
     registerMonitoringRoutes(a, monitoringDeps(core, () => streamPrometheusText(hub!.metrics())));
   });
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(cfg.host, cfg.port, (sock) => (sock ? resolve(sock) : reject(new Error(`cannot listen on ${cfg.host}:${cfg.port}`))));
+    // Exclusively: with uWS's default SO_REUSEPORT a second server on the same
+    // port would start and silently take half the connections. The
+    // (host, port, options, cb) form exists at runtime but not in the typings.
+    const listen = app.listen as unknown as (host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void) => void;
+    listen.call(app, cfg.host, cfg.port, (uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT?: number }).LIBUS_LISTEN_EXCLUSIVE_PORT ?? 1, (sock) => (sock ? resolve(sock) : reject(listenError(cfg.host, cfg.port))));
   });
   const port = uws.us_socket_local_port(listenSocket as never);
   let closed = false;
-  return {
+  let listening = true;
+  const stopListening = () => {
+    if (!listening) return;
+    listening = false;
+    uws.us_listen_socket_close(listenSocket);
+  };
+  const running: RunningServer = {
     port,
     host: cfg.host,
     registry,
@@ -42,15 +57,19 @@ export async function serveWithUws(core: EngineCore, loaded: LoadedUws): Promise
     pool: core.pool,
     frontEnd: `uWebSockets.js from ${source}`,
     ready: core.ready,
+    drain(graceMs, log) {
+      return drain({ core, stopListening, close: () => running.close() }, graceMs, log);
+    },
     async close() {
       if (closed) return;
       closed = true;
       core.state.ready = false;
-      uws.us_listen_socket_close(listenSocket);
+      stopListening();
       hub?.close();
       await core.close();
       // close() exists at runtime in uWS v20.30 but is missing from its typings.
       (app as unknown as { close(): void }).close();
     },
   };
+  return running;
 }

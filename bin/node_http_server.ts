@@ -8,8 +8,10 @@
 // and so the dashboard, which runs over the stream. Both answer 404
 // not_found saying why; the same figures are served by /monitoring/stats,
 // /monitoring/health and /metrics.
+import { configureBodyLimits } from '../api/body_request.js';
 import type { EngineCore, RunningServer } from '../engine/engine_core.js';
 import { monitoringDeps, registerMonitoringRoutes } from '../api/monitoring_routes.js';
+import { drain } from '../api/drain.js';
 import { appDeps, registerCatchAll, registerServingRoutes } from '../api/server.js';
 import { registerStreamUnavailableRoutes } from '../api/stream/unavailable.js';
 import { NodeHttpApp } from '../native-free-ts/transport/node_http_app.js';
@@ -19,6 +21,7 @@ export const FRONT_END_NAME = 'node:http (native-free-ts)';
 /** Serves `core` with node:http; the caller closes the core if this throws. */
 export async function serveWithNodeHttp(core: EngineCore): Promise<RunningServer> {
   const { cfg } = core;
+  configureBodyLimits(cfg.maxInflightBodyBytes, cfg.discardBodyBytes);
   const app = new NodeHttpApp();
   registerServingRoutes(app, appDeps(core));
   registerMonitoringRoutes(app, monitoringDeps(core, () => ''));
@@ -26,7 +29,7 @@ export async function serveWithNodeHttp(core: EngineCore): Promise<RunningServer
   registerCatchAll(app);
   const port = await app.listen(cfg.host, cfg.port);
   let closed = false;
-  return {
+  const running: RunningServer = {
     port,
     host: cfg.host,
     registry: core.registry,
@@ -34,6 +37,9 @@ export async function serveWithNodeHttp(core: EngineCore): Promise<RunningServer
     pool: core.pool,
     frontEnd: FRONT_END_NAME,
     ready: core.ready,
+    drain(graceMs, log) {
+      return drain({ core, stopListening: () => app.stopListening(), close: () => running.close() }, graceMs, log);
+    },
     async close() {
       if (closed) return;
       closed = true;
@@ -43,4 +49,5 @@ export async function serveWithNodeHttp(core: EngineCore): Promise<RunningServer
       app.close();
     },
   };
+  return running;
 }

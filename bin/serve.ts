@@ -17,18 +17,28 @@ export function loadConfigOrExit(argv: string[], defaults: Partial<ServerConfig>
 
 export async function serveUntilSignalled(cfg: ServerConfig, start: (cfg: ServerConfig) => Promise<RunningServer>): Promise<void> {
   console.log(`ctr-engine configuration:\n${describeConfig(cfg)}`);
+  warnIfAdminOpen(cfg);
   const server = await start(cfg);
   console.log(`ctr-engine: ${server.frontEnd}; inference backend ${cfg.inferenceBackend}`);
   console.log(`ctr-engine: models ${server.registry.models.map((m) => `${m.name}@${m.version}`).join(', ')}`);
   // A model that did not load is reported, not fatal: the others serve.
   for (const f of server.registry.failed) console.error(`ctr-engine: model ${f.name} (folder ${f.folder}) failed to load: ${f.reason}`);
   console.log(`ctr-engine: listening on http://${server.host}:${server.port}`);
+  if (server.probePort !== undefined) console.log(`ctr-engine: probe port (GET /health, /ready; HTTP/1.0 too) on http://${server.host}:${server.probePort}`);
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal: skip what is left of the grace period.
+      console.log(`ctr-engine: ${signal} again, closing now`);
+      server.close().then(() => process.exit(0), () => process.exit(1));
+      return;
+    }
     stopping = true;
-    console.log(`ctr-engine: ${signal}, shutting down`);
-    server.close().then(() => process.exit(0), (err) => {
+    console.log(`ctr-engine: ${signal}, draining`);
+    server.drain(cfg.drainGraceMs, (line) => console.log(`ctr-engine: ${line}`)).then(() => {
+      console.log('ctr-engine: exiting');
+      process.exit(0);
+    }, (err) => {
       console.error(`ctr-engine: shutdown failed: ${(err as Error).message}`);
       process.exit(1);
     });
@@ -46,8 +56,21 @@ export async function serveUntilSignalled(cfg: ServerConfig, start: (cfg: Server
   }
 }
 
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
+
+/** Admin endpoints with no token on a reachable address: anyone on the network may set baselines. */
+export function warnIfAdminOpen(cfg: ServerConfig): void {
+  if (cfg.adminToken !== undefined || LOOPBACK.test(cfg.host)) return;
+  console.error(`ctr-engine: !!! WARNING: HOST=${cfg.host} is reachable from other machines and ADMIN_TOKEN is unset: anyone who can reach this port can change baselines (POST /monitoring/baseline). Set ADMIN_TOKEN.`);
+}
+
 /** The entry point's last line: anything thrown while starting exits 1 with its stack. */
 export function exitOnStartFailure(err: unknown): never {
+  // A taken port is the operator's to fix, not a bug: the message alone.
+  if ((err as NodeJS.ErrnoException)?.code === 'EADDRINUSE') {
+    console.error(`ctr-engine: failed to start: ${(err as Error).message}`);
+    process.exit(1);
+  }
   console.error(`ctr-engine: failed to start: ${(err as Error).stack ?? err}`);
   process.exit(1);
 }

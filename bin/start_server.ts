@@ -9,6 +9,7 @@ import type { InferenceBackendRef } from '../engine/inference_backend.js';
 import { serveWithUws } from '../api/uws_server.js';
 import { loadUws, type LoadedUws } from '../api/uws_loader.js';
 import { serveWithNodeHttp } from './node_http_server.js';
+import { startProbeServer, type ProbeServer } from './probe_server.js';
 
 /** INFERENCE_BACKEND → the module each inference worker imports (engine/inference_backend.ts). */
 export const BACKENDS: Readonly<Record<InferenceBackend, InferenceBackendRef>> = {
@@ -27,10 +28,27 @@ export async function startServer(cfg: ServerConfig, opts: StartOptions = {}): P
   // uWS first: a front end that cannot load fails before any worker starts.
   const uws = cfg.frontEnd === 'uws' ? (opts.uws ?? loadUws()) : undefined;
   const core = await startEngineCore(cfg, BACKENDS[cfg.inferenceBackend]);
+  let server: RunningServer;
   try {
-    return uws !== undefined ? await serveWithUws(core, uws) : await serveWithNodeHttp(core);
+    server = uws !== undefined ? await serveWithUws(core, uws) : await serveWithNodeHttp(core);
   } catch (err) {
     await core.close({ failed: true });
     throw err;
   }
+  if (cfg.probePort === undefined) return server;
+  let probe: ProbeServer;
+  try {
+    probe = await startProbeServer(core, cfg.host, cfg.probePort);
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
+  // The probe port answers until the very end, so a probe sees /ready 503 throughout the drain.
+  const close = server.close.bind(server);
+  server.probePort = probe.port;
+  server.close = async () => {
+    await close();
+    probe.close();
+  };
+  return server;
 }

@@ -111,6 +111,13 @@ export class Batcher implements ReplySink<InFlightTask> {
     this.sweepTimer.unref();
   }
 
+  /** Rows queued or in a worker, summed (a drain waits for 0; not for the hot path). */
+  pendingWork(): number {
+    let n = this.inFlight.size;
+    for (const q of this.queues) n += q.waitingRows;
+    return n;
+  }
+
   /** False when `rows` more rows would overflow the model's queue bound (→ 503). */
   hasRoom(model: LoadedModel, rows: number): boolean {
     return this.queues[model.index].waitingRows + rows <= this.opts.queueBound;

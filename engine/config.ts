@@ -56,6 +56,16 @@ export interface ServerConfig {
   mlflowBufferLimit: number;
   /** How long a graceful shutdown waits for the final MLflow flush. */
   shutdownDeadlineMs: number;
+  /** SIGTERM: /ready answers 503 and serving goes on this long before the listener closes (api/drain.ts). */
+  drainGraceMs: number;
+  /** A node:http port answering GET /health and /ready, HTTP/1.0 included; undefined → none. */
+  probePort: number | undefined;
+  /** Open WS /monitoring/stream connections, at most (503 past it). */
+  streamMaxConnections: number;
+  /** Request bodies being read, bytes summed over every request, at most (503 past it). */
+  maxInflightBodyBytes: number;
+  /** After a 413, up to this many more body bytes are read and dropped so the client sees the answer. */
+  discardBodyBytes: number;
   /** WS /monitoring/stream: interval for a connection that names none. */
   streamIntervalMs: number;
   /** Bytes queued for a stream client beyond which its frames are skipped. */
@@ -124,6 +134,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'streamSlowCloseAfterSkips', env: 'STREAM_SLOW_CLOSE_AFTER_SKIPS', flag: '--stream-slow-close-after-skips', kind: 'int', min: 1, max: 1_000_000, help: 'skipped frames in a row before a stuck client is closed', default: () => 10 },
   { key: 'inferenceBackend', env: 'INFERENCE_BACKEND', flag: '--inference-backend', kind: 'choice', choices: INFERENCE_BACKENDS, help: 'ort (onnxruntime-node) or ts (pure TypeScript evaluator)', default: () => 'ort' },
   { key: 'frontEnd', env: 'FRONT_END', flag: '--front-end', kind: 'choice', choices: FRONT_ENDS, help: 'uws, native-free (node:http) or auto (uws, falling back when a native addon cannot load)', default: () => 'uws' },
+  { key: 'drainGraceMs', env: 'DRAIN_GRACE_MS', flag: '--drain-grace-ms', kind: 'int', min: 0, max: 600_000, help: 'on SIGTERM, /ready 503 and keep serving this long before closing (longer than a health-check interval)', default: () => 5000 },
+  { key: 'probePort', env: 'PROBE_PORT', flag: '--probe-port', kind: 'int', min: 0, max: 65535, help: 'extra node:http port for GET /health and /ready, HTTP/1.0 too (unset: none)', default: () => undefined },
+  { key: 'streamMaxConnections', env: 'STREAM_MAX_CONNECTIONS', flag: '--stream-max-connections', kind: 'int', min: 1, max: 1_000_000, help: 'open WS /monitoring/stream connections, at most (503 past it)', default: () => 256 },
+  { key: 'maxInflightBodyBytes', env: 'MAX_INFLIGHT_BODY_BYTES', flag: '--max-inflight-body-bytes', kind: 'int', min: 1024, max: 2 ** 40, help: 'request body bytes being buffered, all requests together, at most (503 past it)', default: () => 256 * 1024 * 1024 },
+  { key: 'discardBodyBytes', env: 'DISCARD_BODY_BYTES', flag: '--discard-body-bytes', kind: 'int', min: 0, max: 2 ** 40, help: 'after a 413, read and drop up to this many body bytes so the client sees the 413', default: () => 64 * 1024 * 1024 },
   { key: 'shutdownDeadlineMs', env: 'SHUTDOWN_DEADLINE_MS', flag: '--shutdown-deadline-ms', kind: 'int', min: 0, max: 600_000, help: 'graceful shutdown waits this long for the final flush', default: () => 5000 },
 ];
 

@@ -18,6 +18,8 @@ import { createMainRecorder, createTelemetry, releaseWorkerShard, type ErrorCode
 /** What /ready and /models read. */
 export interface ServingState {
   ready: boolean;
+  /** Set on SIGTERM: /ready answers 503 so balancers stop sending, while requests are still served (api/drain.ts). */
+  draining: boolean;
   startedAt: number;
   workersAlive: () => number;
 }
@@ -53,6 +55,10 @@ export interface RunningServer {
   frontEnd: string;
   /** Resolves once every worker has run every model once. */
   ready: Promise<void>;
+  /** The optional HTTP/1.0-capable probe port (PROBE_PORT), when one listens. */
+  probePort?: number;
+  /** Graceful stop (SIGTERM): /ready 503 and keep serving for `graceMs`, then stop listening, finish, flush, close. */
+  drain(graceMs: number, log: (line: string) => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -151,7 +157,7 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
     queueBound: cfg.queueBound,
     requestDeadlineMs: cfg.requestDeadlineMs,
   });
-  const state: ServingState = { ready: true, startedAt: Date.now(), workersAlive: () => pool.threadsAlive };
+  const state: ServingState = { ready: true, draining: false, startedAt: Date.now(), workersAlive: () => pool.threadsAlive };
   reportWorkers();
   const ready = Promise.resolve();
   let closed = false;

@@ -48,7 +48,7 @@ export interface StreamMetrics {
   framesEncoded: number;
   /** Bytes queued in the server for all stream clients now. */
   bufferedBytes: number;
-  /** Connections refused at upgrade (bad query, unknown model, shutting down). */
+  /** Connections refused at upgrade (bad query, unknown model, over the cap, shutting down). */
   rejected: number;
 }
 
@@ -242,6 +242,11 @@ export function registerStreamRoutes(app: TemplatedApp, uws: Uws, deps: StreamDe
       if (closed) {
         m.rejected++;
         sendError(res, 'not_ready', 'the server is shutting down', false);
+        return;
+      }
+      if (conns.size >= (opts.maxConnections ?? Infinity)) {
+        m.rejected++;
+        sendError(res, 'overloaded', `the stream already has ${conns.size} connections (STREAM_MAX_CONNECTIONS); poll GET /monitoring/stats instead`, false);
         return;
       }
       const parsed = parseStreamQuery(req.getQuery() ?? '', names, opts);

@@ -16,6 +16,8 @@ export interface StreamOptions {
   idleTimeoutS: number;
   /** Consecutive skipped frames after which a stuck client is closed. */
   slowCloseAfterSkips: number;
+  /** Open connections, at most; an upgrade past it gets 503 overloaded (each connection holds kernel buffers). Unbounded when absent. */
+  maxConnections?: number;
 }
 
 export const DEFAULT_STREAM_OPTIONS: StreamOptions = {

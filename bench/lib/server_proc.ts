@@ -68,7 +68,8 @@ export async function startServer(spec: ServerSpec): Promise<ServerHandle> {
   const [cmd, ...args] = spec.command;
   const child: ChildProcess = spawn(cmd, args, {
     cwd: spec.cwd,
-    env: { ...process.env, ...spec.env, PORT: String(port), HOST: host },
+    // No drain grace: stop() means now (a bench run is not behind a balancer).
+    env: { ...process.env, DRAIN_GRACE_MS: '0', ...spec.env, PORT: String(port), HOST: host },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -22,7 +22,14 @@ export class BaselineFileError extends Error {
 }
 export type BaselineOutcome = { ok: true; model: string; baseline: Baseline } | { ok: false; error: BaselineError };
 
-/** Validate a manual baseline: known model, the four fields finite numbers, stds > 0, means ≥ 0. */
+/**
+ * Upper bounds of a manual baseline's fields. Predictions are CTRs in [0, 1];
+ * latencies past an hour are no baseline. Without bounds, 1e308 was accepted
+ * and its square overflowed the drift statistics to Infinity.
+ */
+export const BASELINE_MAX: Readonly<BaselineInput> = { mean_prediction: 1, std_prediction: 1, mean_latency_ms: 3_600_000, std_latency_ms: 3_600_000 };
+
+/** Validate a manual baseline: known model, the four fields finite numbers, stds > 0, means ≥ 0, each at most BASELINE_MAX. */
 export function validateBaseline(models: readonly string[], model: unknown, input: unknown): { ok: true; value: BaselineInput } | { ok: false; error: BaselineError } {
   if (typeof model !== 'string' || model === '') {
     return { ok: false, error: { code: 'invalid_request', field: 'model_name', message: 'model_name must be a non-empty string' } };
@@ -45,6 +52,9 @@ export function validateBaseline(models: readonly string[], model: unknown, inpu
     }
     if (f.startsWith('mean_') && v < 0) {
       return { ok: false, error: { code: 'invalid_request', field: f, message: `${f} must be ≥ 0` } };
+    }
+    if (v > BASELINE_MAX[f]) {
+      return { ok: false, error: { code: 'invalid_request', field: f, message: `${f} must be at most ${BASELINE_MAX[f]}, got ${v}` } };
     }
     value[f] = v;
   }

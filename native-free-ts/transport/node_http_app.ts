@@ -8,7 +8,7 @@
 // on both front ends, and only this file knows node:http.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { HttpRequestLike, HttpResponseLike, RouteHandler, RouterLike } from '../../api/http_transport.js';
+import { listenError, type HttpRequestLike, type HttpResponseLike, type RouteHandler, type RouterLike } from '../../api/http_transport.js';
 import { ERROR_STATUS } from '../../engine/error_codes.js';
 
 const EMPTY = new ArrayBuffer(0);
@@ -46,6 +46,11 @@ class NodeRequest implements HttpRequestLike {
 
   getQuery(): string | undefined {
     return this.query;
+  }
+
+  forEach(cb: (key: string, value: string) => void): void {
+    const raw = this.msg.rawHeaders;
+    for (let i = 0; i + 1 < raw.length; i += 2) cb(raw[i].toLowerCase(), raw[i + 1]);
   }
 }
 
@@ -123,8 +128,8 @@ interface PatternRoute {
 }
 
 /** The spec's error body for what node:http refuses before a route sees it (malformed HTTP). */
-function clientErrorResponse(err: NodeJS.ErrnoException): string {
-  const body = JSON.stringify({ error: { code: 'invalid_request', message: `the request is not valid HTTP/1.1 (${err.code ?? err.message})` } });
+function clientErrorResponse(err: NodeJS.ErrnoException, message = `the request is not valid HTTP/1.1 (${err.code ?? err.message})`): string {
+  const body = JSON.stringify({ error: { code: 'invalid_request', message } });
   return `HTTP/1.1 ${ERROR_STATUS.invalid_request} Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
 
@@ -145,7 +150,12 @@ export class NodeHttpApp implements RouterLike {
     this.server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? 10_000;
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (err.code === 'ECONNRESET' || !socket.writable) socket.destroy();
+      else if (err.code === 'HPE_UNEXPECTED_CONTENT_LENGTH') socket.end(clientErrorResponse(err, 'more than one Content-Length header, or one with Transfer-Encoding'));
       else socket.end(clientErrorResponse(err));
+    });
+    // CONNECT (an authority-form target) is no request this server serves: say so at once rather than drop the socket.
+    this.server.on('connect', (_msg: IncomingMessage, socket: Socket) => {
+      socket.end(clientErrorResponse(new Error('CONNECT'), 'CONNECT (an authority-form target) is not served here'));
     });
   }
 
@@ -175,7 +185,12 @@ export class NodeHttpApp implements RouterLike {
 
   /** Exact paths first (method, then any), then `:name` patterns, then the catch-all, as uWS ranks them. */
   private dispatch(msg: IncomingMessage, raw: ServerResponse): void {
-    const url = msg.url ?? '/';
+    let url = msg.url ?? '/';
+    // Absolute-form (`GET http://host/path`), which servers must accept (RFC 9112 §3.2.2): route by its path.
+    if (url.charCodeAt(0) !== 47 /* '/' */ && /^https?:\/\//i.test(url)) {
+      const slash = url.indexOf('/', url.indexOf('//') + 2);
+      url = slash === -1 ? '/' : url.slice(slash);
+    }
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const query = q === -1 ? undefined : url.slice(q + 1);
@@ -213,7 +228,9 @@ export class NodeHttpApp implements RouterLike {
   /** Listens; resolves with the bound port (0 picks a free one). */
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`));
+      // node:http never sets SO_REUSEPORT, so a taken port fails here (EADDRINUSE).
+      const onError = (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'EADDRINUSE' ? listenError(host, port, err.code) : new Error(`cannot listen on ${host}:${port}: ${err.message}`));
       this.server.once('error', onError);
       this.server.listen(port, host, () => {
         this.server.off('error', onError);

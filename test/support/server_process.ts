@@ -30,11 +30,12 @@ export interface ServerProcess {
 }
 
 export async function startServerProcess(env: Record<string, string> = {}, timeoutMs = 30_000, opts: ServerProcessOptions = {}): Promise<ServerProcess> {
+  // DRAIN_GRACE_MS=0: stop() is not behind a balancer, so no grace period (test/drain.test.ts sets one).
   // State (baselines, the MLflow file store) goes to a scratch folder unless the test names one,
   // so tests never write into the checkout or see each other's baselines.
   const scratch = mkdtempSync(join(tmpdir(), 'ctr-server-'));
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ENTRY], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', WORKERS: '2', DATA_DIR: scratch, MLFLOW_TRACKING_URI: `file:${join(scratch, 'mlruns')}`, ...ENTRIES[opts.entry ?? 'api'], ...env },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', WORKERS: '2', DRAIN_GRACE_MS: '0', DATA_DIR: scratch, MLFLOW_TRACKING_URI: `file:${join(scratch, 'mlruns')}`, ...ENTRIES[opts.entry ?? 'api'], ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
