@@ -12,11 +12,15 @@
 // native-free counterpart.
 import type { ServerConfig } from '../engine/config.js';
 import { loadUws, type LoadedUws } from '../api/uws_loader.js';
+import { FLEET_USAGE, runFleet } from './fleet.js';
 import { exitOnStartFailure, loadConfigOrExit, serveUntilSignalled } from './serve.js';
 import { startServer, type StartOptions } from './start_server.js';
 
 const USAGE = `usage: ctr-engine [serve] [--option value …]   serve predictions (options: README, "Configuration")
-       ctr-engine help                            this text`;
+       ctr-engine fleet URL… [--port N]            merge replicas' monitoring into one view (bin/fleet.ts)
+       ctr-engine help                            this text
+
+${FLEET_USAGE}`;
 
 const oneLine = (err: unknown) => String((err as Error)?.message ?? err).replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
 
@@ -62,6 +66,8 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'serve':
       return serve(rest);
+    case 'fleet':
+      return runFleet(rest);
     default:
       // No command: serve, with every argument an option (`npm start -- --port 9000`).
       if (command !== undefined && !command.startsWith('-')) {
