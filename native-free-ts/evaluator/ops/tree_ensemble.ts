@@ -241,14 +241,15 @@ function findLeaf(fo: Forest, x: ArrayLike<number>, off: number, root: number): 
  * classifiers). When every branch is BRANCH_LT or every one BRANCH_LEQ and
  * the trees are at most PACK_MAX_DEPTH deep, each tree is laid out as a
  * complete binary tree in heap order (a shallower leaf fills every slot below
- * it), so a row's walk is `depth` steps of `k = 2k + 1 + (x < t ? 0 : 1)`
- * with no leaf test, no child arrays and no branch: two loads and a compare per level.
- * BRANCH_LEQ becomes BRANCH_LT against the next double above the threshold
- * (x ≤ t ⇔ x < nextUp(t) for every double x). Trees are walked one at a time
- * over the whole batch, so a tree's nodes stay in cache, and four rows at
- * once, so their walks overlap; each row still adds its trees' weights in
- * tree order, in float32, as onnxruntime does. Rows holding a NaN in a
- * feature the trees read take the per-node path (findLeaf), which knows
+ * it), so a row's walk is `depth` steps of `k = 2k + 1 + (x >= t)`: no leaf
+ * test, no child arrays and no branch to mispredict, two loads and a compare
+ * per level. BRANCH_LEQ becomes BRANCH_LT against the next double above the
+ * threshold (x ≤ t ⇔ x < nextUp(t) for every double x). Trees are walked one
+ * at a time over the whole batch, so a tree's nodes stay in cache, eight rows
+ * at once so their walks overlap (four trees at once for the last rows and
+ * at batch 1); each row still adds its trees' weights in tree order, in
+ * float32, as onnxruntime does. Rows holding a NaN in a feature the trees read
+ * are redone on the per-node path (findLeaf), which knows
  * nodes_missing_value_tracks_true.
  */
 const PACK_MAX_DEPTH = 10;
@@ -348,32 +349,45 @@ export function sumPacked(p: PackedForest, fo: Forest, x: ArrayLike<number>, n: 
   // The step is k = 2k + 1 + (x >= t): a compare turned into a number, not a
   // branch, so a row's walk costs no mispredictions. (NaN rows walk too, to
   // keep the loops simple, and are redone below.)
-  const n4 = n - (n & 3);
+  const n8 = n - (n & 7);
   for (let t = 0; t < nTrees; t++) {
     const nb = t * inner, lb = t * leaves - inner;
-    // Four rows at a time: independent walks the CPU overlaps.
-    for (let r = 0; r < n4; r += 4) {
-      const o0 = r * c, o1 = o0 + c, o2 = o1 + c, o3 = o2 + c;
-      let k0 = 0, k1 = 0, k2 = 0, k3 = 0;
+    // Eight rows at a time: independent walks the CPU overlaps (eight beat four by a quarter here).
+    for (let r = 0; r < n8; r += 8) {
+      const o0 = r * c, o1 = o0 + c, o2 = o1 + c, o3 = o2 + c, o4 = o3 + c, o5 = o4 + c, o6 = o5 + c, o7 = o6 + c;
+      let k0 = 0, k1 = 0, k2 = 0, k3 = 0, k4 = 0, k5 = 0, k6 = 0, k7 = 0;
       for (let d = 0; d < depth; d++) {
         k0 = 2 * k0 + 1 + (((x[o0 + pf[nb + k0]] >= pt[nb + k0]) as unknown as number) | 0);
         k1 = 2 * k1 + 1 + (((x[o1 + pf[nb + k1]] >= pt[nb + k1]) as unknown as number) | 0);
         k2 = 2 * k2 + 1 + (((x[o2 + pf[nb + k2]] >= pt[nb + k2]) as unknown as number) | 0);
         k3 = 2 * k3 + 1 + (((x[o3 + pf[nb + k3]] >= pt[nb + k3]) as unknown as number) | 0);
+        k4 = 2 * k4 + 1 + (((x[o4 + pf[nb + k4]] >= pt[nb + k4]) as unknown as number) | 0);
+        k5 = 2 * k5 + 1 + (((x[o5 + pf[nb + k5]] >= pt[nb + k5]) as unknown as number) | 0);
+        k6 = 2 * k6 + 1 + (((x[o6 + pf[nb + k6]] >= pt[nb + k6]) as unknown as number) | 0);
+        k7 = 2 * k7 + 1 + (((x[o7 + pf[nb + k7]] >= pt[nb + k7]) as unknown as number) | 0);
       }
       sums[r] = f32(sums[r] + pw[lb + k0]);
       sums[r + 1] = f32(sums[r + 1] + pw[lb + k1]);
       sums[r + 2] = f32(sums[r + 2] + pw[lb + k2]);
       sums[r + 3] = f32(sums[r + 3] + pw[lb + k3]);
+      sums[r + 4] = f32(sums[r + 4] + pw[lb + k4]);
+      sums[r + 5] = f32(sums[r + 5] + pw[lb + k5]);
+      sums[r + 6] = f32(sums[r + 6] + pw[lb + k6]);
+      sums[r + 7] = f32(sums[r + 7] + pw[lb + k7]);
       voted[r] |= pv[lb + k0];
       voted[r + 1] |= pv[lb + k1];
       voted[r + 2] |= pv[lb + k2];
       voted[r + 3] |= pv[lb + k3];
+      voted[r + 4] |= pv[lb + k4];
+      voted[r + 5] |= pv[lb + k5];
+      voted[r + 6] |= pv[lb + k6];
+      voted[r + 7] |= pv[lb + k7];
     }
   }
+
   // The last rows (all of them at batch 1): four trees at a time, added in tree order.
   const t4 = nTrees - (nTrees & 3);
-  for (let r = n4; r < n; r++) {
+  for (let r = n8; r < n; r++) {
     const o = r * c;
     let sum = 0, any = 0;
     let t = 0;
