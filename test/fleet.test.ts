@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import { createTrafficSampler } from '../engine/traffic_sampler.js';
-import { fleetView } from '../bin/fleet.js';
+import { fleetView, serveFleet } from '../bin/fleet.js';
 import { startServerProcess, type ServerProcess } from './support/server_process.js';
 import { TestClient } from './support/http_client.js';
 import { decodeHdrV2, valueAtIndex } from './support/hdr_v2_decode.js';
@@ -258,6 +258,24 @@ describe('fleet view', () => {
     const bad = spawnSync(process.execPath, [ENTRY, 'fleet', '--port', 'x', servers[0].url], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--port must be a non-negative integer/);
+  });
+
+  test('served with --port: GET /monitoring/stats is the merged view, anything else a 404 error body', async () => {
+    const fleet = await serveFleet({ urls: servers.map((s) => s.url), port: 0, host: '127.0.0.1', timeoutMs: 5000 });
+    try {
+      const addr = fleet.address();
+      const base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+      const res = await fetch(`${base}/monitoring/stats`);
+      assert.equal(res.status, 200);
+      const served = (await res.json()) as any;
+      assert.equal(served.fleet.replicas_ok, 2);
+      for (const name of ['xgboost', 'logistic']) assert.deepEqual(served.models[name].stages, view.models[name].stages);
+      const missing = await fetch(`${base}/nope`);
+      assert.equal(missing.status, 404);
+      assert.equal(((await missing.json()) as any).error.code, 'not_found');
+    } finally {
+      await new Promise((r) => fleet.close(r));
+    }
   });
 });
 
