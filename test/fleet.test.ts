@@ -8,6 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -247,6 +248,22 @@ describe('fleet view', () => {
     assert.equal(partial.fleet.replicas.find((r) => r.url === dead)?.ok, false);
     assert.equal(partial.models.xgboost.total_requests, stats[0].models.xgboost.total_requests);
     assert.equal(partial.models.xgboost.stages.end_to_end.p99, stats[0].models.xgboost.stages.end_to_end.p99);
+
+    // A replica whose answer is JSON but not histograms (a proxy's page, another version): reported, not merged.
+    const impostor = createServer((_req, res) => { res.setHeader('content-type', 'application/json'); res.end('{"models":{"xgboost":{"lifetime":{}}}}'); });
+    await new Promise<void>((r) => impostor.listen(0, '127.0.0.1', () => r()));
+    try {
+      const addr = impostor.address();
+      const odd = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+      const mixed = await fleetView([servers[1].url, odd], 2000);
+      const entry = mixed.fleet.replicas.find((r) => r.url === odd)!;
+      assert.equal(entry.ok, false);
+      assert.match(entry.error!, /cannot merge/);
+      assert.equal(mixed.models.xgboost.total_requests, stats[1].models.xgboost.total_requests);
+      assert.equal(mixed.models.xgboost.replicas, 1);
+    } finally {
+      await new Promise((r) => impostor.close(r));
+    }
 
     const cli = spawnSync(process.execPath, [ENTRY, 'fleet', ...servers.map((s) => s.url)], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(cli.status, 0, cli.stderr);
