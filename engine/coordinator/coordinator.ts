@@ -2,8 +2,7 @@
 // shard, merge, keep the ring, derive windows, and build the snapshot (stats,
 // drift, health, alerts, Prometheus buckets). Baselines are owned here.
 import { dimsOf, type TelemetryBuffers } from '../telemetry/buffers.js';
-import { hdrLoad, hdrOver } from '../telemetry/hdr.js';
-import { ERROR_CODES, LATENCY_CELLS, LATENCY_HIGHEST_US, PRED_BIN_SCHEME, PRED_BINS } from '../telemetry/layout.js';
+import { ERROR_CODES, PRED_BIN_SCHEME } from '../telemetry/layout.js';
 import { ShardReader, type ReadStats } from '../telemetry/reader.js';
 import { stdDev } from '../telemetry/welford.js';
 import { loadBaselines, saveBaselines, validateBaseline, type BaselineOutcome } from './baseline.js';
@@ -14,7 +13,7 @@ import type { Baseline, HealthCheck, ModelHealth, ModelSnapshot, Snapshot, Stats
 import { encodeBlock, HISTOGRAM_ENCODING, type HistogramBlock, type HistogramsBody } from './histograms.js';
 import { driftInputOf, errorsOf, promOf, statsOf } from './stats.js';
 import {
-  StepRing, STAGE_HIST, V_ERRORS, V_PRED_BINS, V_REQUESTS, V_ROWS, V_SUCCESSES, emptyTotals,
+  StepRing, V_ERRORS, V_REQUESTS, V_ROWS, V_SUCCESSES, emptyTotals,
   mergeShards, type Totals,
 } from './totals.js';
 
