@@ -51,7 +51,9 @@ export async function fetchHistograms(url: string, timeoutMs = 5000): Promise<Re
     if (typeof body !== 'object' || body === null || typeof body.models !== 'object') return { url, error: 'not a /monitoring/histograms body' };
     return { url, body };
   } catch (err) {
-    return { url, error: (err as Error).message };
+    // fetch says only "fetch failed"; the reason (ECONNREFUSED, a timeout) is its cause.
+    const cause = (err as Error & { cause?: Error & { code?: string } }).cause;
+    return { url, error: cause ? `${(err as Error).message}: ${cause.code ?? cause.message}` : (err as Error).message };
   }
 }
 
