@@ -242,10 +242,16 @@ describe('fleet view', () => {
   });
 
   test('a replica that is down is reported, the others still merged; the CLI prints the same view', async () => {
-    const dead = 'http://127.0.0.1:9'; // discard port: nothing listens, the connection is refused
+    // A port that was just free: nothing listens there, the connection is refused.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const freed = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    const dead = `http://127.0.0.1:${freed}`;
     const partial = await fleetView([servers[0].url, dead], 2000);
     assert.equal(partial.fleet.replicas_ok, 1);
     assert.equal(partial.fleet.replicas.find((r) => r.url === dead)?.ok, false);
+    assert.match(partial.fleet.replicas.find((r) => r.url === dead)!.error!, /ECONNREFUSED/);
     assert.equal(partial.models.xgboost.total_requests, stats[0].models.xgboost.total_requests);
     assert.equal(partial.models.xgboost.stages.end_to_end.p99, stats[0].models.xgboost.stages.end_to_end.p99);
 
