@@ -183,6 +183,17 @@ export function registerMonitoringRoutes(app: RouterLike, deps: MonitoringDeps):
     }
     serveCached(res, req, 'drift:' + model, (snap) => driftBody(snap, model));
   });
+  // Portable HDR histograms for fleet views: encoded by the coordinator thread on
+  // request (once per tick at most), so only callers of this route pay for them.
+  app.get('/monitoring/histograms', (res, req) => {
+    const msgpack = wantsMsgpack(req.getHeader('accept'));
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    monitor.histograms().then(
+      (body) => { if (!aborted) sendJson(res, 200, body, msgpack); },
+      (err: unknown) => { if (!aborted) sendError(res, 'not_ready', `histograms unavailable: ${(err as Error).message}`, msgpack); },
+    );
+  });
   app.get('/metrics', (res) => {
     const s = monitor.latest();
     const body = cache.get(s, 'metrics', () => prometheusText(s)) as string;

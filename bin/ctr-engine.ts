@@ -13,15 +13,19 @@
 // native-free counterpart.
 import type { ServerConfig } from '../engine/config.js';
 import { loadUws, type LoadedUws } from '../api/uws_loader.js';
+import { FLEET_USAGE, runFleet } from './fleet.js';
 import { exitOnStartFailure, loadConfigOrExit, serveUntilSignalled } from './serve.js';
 import { startServer, type StartOptions } from './start_server.js';
 import { IMPORT_USAGE, runImportXgboost } from './import_xgboost.js';
 
 const USAGE = `usage: ctr-engine [serve] [--option value …]   serve predictions (options: README, "Configuration")
        ctr-engine import-xgboost model.json --name NAME --out MODELS_DIR [--version V] [--features F] [--force]
+       ctr-engine fleet URL… [--port N]            merge replicas' monitoring into one view (bin/fleet.ts)
        ctr-engine help                            this text
 
-${IMPORT_USAGE}`;
+${IMPORT_USAGE}
+
+${FLEET_USAGE}`;
 
 const oneLine = (err: unknown) => String((err as Error)?.message ?? err).replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
 
@@ -70,6 +74,8 @@ async function main(argv: string[]): Promise<void> {
     case 'import-xgboost':
       process.exitCode = runImportXgboost(rest);
       return;
+    case 'fleet':
+      return runFleet(rest);
     default:
       // No command: serve, with every argument an option (`npm start -- --port 9000`).
       if (command !== undefined && !command.startsWith('-')) {

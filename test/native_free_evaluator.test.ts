@@ -430,6 +430,53 @@ test('random tree-ensemble classifiers, binary and multi-class, equal onnxruntim
     }), { numRuns: 200 });
 });
 
+/**
+ * The batch fast path (complete-tree layout, branch-free walk, eight rows or
+ * four trees at a time, NaN rows redone per node) against onnxruntime, bit for
+ * bit: deep single-mode forests with up to 13 trees, batches of up to 21 rows,
+ * infinities and NaNs among the inputs, regressors and binary classifiers.
+ */
+test('tree-ensemble batch fast path equals onnxruntime bit for bit: deep LT/LEQ forests, 1–21 rows, NaN and ±∞ inputs (property, 80 forests)', async () => {
+  const width = 5;
+  const VALUES = [-2, -0.5, 0, 0.5, 0.75, 1, 3, Infinity, -Infinity, NaN];
+  await fc.assert(fc.asyncProperty(
+    fc.integer({ min: 1, max: 13 }), fc.constantFrom<Mode>('BRANCH_LT', 'BRANCH_LEQ'), fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+    fc.integer({ min: 1, max: 21 }), fc.double({ min: 0, max: 0.2, noNaN: true }), fc.boolean(),
+    async (trees, mode, seed, nRows, nanShare, classifier) => {
+      const rand = mulberry32(seed);
+      const nodes: TreeNode[] = [];
+      const votes: TreeVote[] = [];
+      for (let tree = 0; tree < trees; tree++) {
+        let next = 0;
+        const grow = (depth: number): number => {
+          const id = next++;
+          if (depth >= 7 || (depth > 0 && rand() < 0.2)) {
+            nodes.push({ tree, id, mode: 'LEAF' });
+            // Float32 weights of mixed sign and scale, so the order of the float32 sums shows.
+            if (rand() < 0.95) votes.push({ tree, id, target: 0, weight: Math.fround((rand() - 0.45) * 10 ** Math.floor(rand() * 4 - 2)) });
+            return id;
+          }
+          const node: TreeNode = { tree, id, mode, feature: Math.floor(rand() * width), value: VALUES[Math.floor(rand() * 7)], missingTrue: rand() < 0.5 };
+          nodes.push(node);
+          node.t = grow(depth + 1);
+          node.f = grow(depth + 1);
+          return id;
+        };
+        grow(0);
+      }
+      const rows = Array.from({ length: nRows }, () => Array.from({ length: width }, () => (rand() < nanShare ? NaN : VALUES[Math.floor(rand() * 9)])));
+      if (classifier) {
+        const attrs: Record<string, AttrValue> = { ...treeAttrs(nodes, votes, 'class'), classlabels_int64s: [0, 1], post_transform: 'NONE' };
+        const [o, t] = await both(classifierModel(attrs, width, 2, false), { X: f32rows(rows) });
+        assert.deepEqual(numbers(t.label.data), numbers(o.label.data), 'labels');
+        assertClose(t.scores.data as Float32Array, o.scores.data as Float32Array, 0, 'scores');
+      } else {
+        const [o, t] = await both(regressorModel({ ...treeAttrs(nodes, votes, 'target'), n_targets: 1, base_values: { floats: [0.125] } }, width, 1), { X: f32rows(rows) });
+        assertClose(t.Y.data as Float32Array, o.Y.data as Float32Array, 0, 'Y');
+      }
+    }), { numRuns: 80 });
+});
+
 // ---------------------------------------------------------------------------
 // Hand-built models: the other operators
 // ---------------------------------------------------------------------------

@@ -2,8 +2,7 @@
 // shard, merge, keep the ring, derive windows, and build the snapshot (stats,
 // drift, health, alerts, Prometheus buckets). Baselines are owned here.
 import { dimsOf, type TelemetryBuffers } from '../telemetry/buffers.js';
-import { hdrLoad, hdrOver } from '../telemetry/hdr.js';
-import { ERROR_CODES, LATENCY_CELLS, LATENCY_HIGHEST_US, PRED_BIN_SCHEME, PRED_BINS } from '../telemetry/layout.js';
+import { ERROR_CODES, PRED_BIN_SCHEME } from '../telemetry/layout.js';
 import { ShardReader, type ReadStats } from '../telemetry/reader.js';
 import { stdDev } from '../telemetry/welford.js';
 import { loadBaselines, saveBaselines, validateBaseline, type BaselineOutcome } from './baseline.js';
@@ -11,9 +10,10 @@ import { DEFAULT_DRIFT, computeDrift, quantileGroups, type DriftConfig, type Dri
 import { AlertTracker, DEFAULT_HEALTH, modelHealth, worstStatus, type HealthConfig } from './health.js';
 import { mlflowCheck, newLossTracker, type MlflowStatus } from './mlflow_metrics.js';
 import type { Baseline, HealthCheck, ModelHealth, ModelSnapshot, Snapshot, StatsBlock } from './snapshot.js';
-import { errorsOf, latencyOf, promOf, statsOf } from './stats.js';
+import { encodeBlock, HISTOGRAM_ENCODING, type HistogramBlock, type HistogramsBody } from './histograms.js';
+import { driftInputOf, errorsOf, promOf, statsOf } from './stats.js';
 import {
-  StepRing, STAGE_HIST, V_ERRORS, V_PRED_BINS, V_REQUESTS, V_ROWS, V_SUCCESSES, emptyTotals,
+  StepRing, V_ERRORS, V_REQUESTS, V_ROWS, V_SUCCESSES, emptyTotals,
   mergeShards, type Totals,
 } from './totals.js';
 
@@ -65,6 +65,8 @@ export class Coordinator {
   #maxAlive = 0;
   #seq = 0;
   #lastNow: number;
+  #lastWorkers: { alive: number; expected: number } = { alive: 0, expected: 0 };
+  #histograms: HistogramsBody | null = null;
   readonly #mlflowLoss = newLossTracker();
   /** Set by the thread when MLflow logging is on: the sink's state, read at every tick. */
   mlflowStatus: (() => MlflowStatus) | null = null;
@@ -132,6 +134,7 @@ export class Coordinator {
     this.#ring.maybePush(now, this.#totals);
     const nowIso = new Date(now).toISOString();
     const workers = this.#workers();
+    this.#lastWorkers = { alive: workers.alive, expected: workers.expected };
     const models: Record<string, ModelSnapshot> = {};
     const health: Record<string, ModelHealth> = {};
     const scratch = emptyTotals();
@@ -185,6 +188,48 @@ export class Coordinator {
       monitoring_enabled: this.#buffers.enabled,
       mlflow,
     };
+  }
+
+  /**
+   * The last tick's figures, every model's lifetime and windows, as portable
+   * HDR histograms (GET /monitoring/histograms). Encoded on request, at most
+   * once per tick, so the per-tick snapshot stays as light as it was.
+   */
+  histograms(): HistogramsBody {
+    if (this.#histograms?.seq === this.#seq) return this.#histograms;
+    const now = this.#lastNow;
+    const scratch = emptyTotals();
+    const models: HistogramsBody['models'] = {};
+    this.#names.forEach((name, m) => {
+      const total = this.#totals[m];
+      const windows: Record<string, HistogramBlock> = {};
+      this.windowsMs.forEach((ms, i) => {
+        const base = this.#ring.baseFor(now, ms);
+        const w = this.#ring.windowOf(total, m, base, scratch);
+        const active = w.vec[V_REQUESTS] + w.vec[V_ROWS] > 0;
+        windows[this.windowNames[i]] = encodeBlock(w, Math.max((now - (this.#ring.timeOf(base) ?? this.#start)) / 1000, 0.001), active ? this.#lastUpdated[m] : null);
+      });
+      models[name] = {
+        model_version: this.#versions[m],
+        lifetime: encodeBlock(total, Math.max((now - this.#start) / 1000, 0.001), this.#lastUpdated[m]),
+        windows,
+        baseline: this.#baselines.get(name) ?? null,
+      };
+    });
+    const unrouted = this.#totals[this.#names.length].vec;
+    this.#histograms = {
+      encoding: HISTOGRAM_ENCODING,
+      seq: this.#seq,
+      generated_at: new Date(now).toISOString(),
+      uptime_s: (now - this.#start) / 1000,
+      window_names: this.windowNames,
+      drift_window: this.drift.window,
+      models,
+      unrouted: { requests: Math.max(unrouted[V_REQUESTS], sumErrors(unrouted)), errors: errorsOf(unrouted) },
+      workers: { ...this.#lastWorkers },
+      monitoring_enabled: this.#buffers.enabled,
+    };
+    return this.#histograms;
   }
 
   setBaseline(model: string, input: unknown, now = Date.now()): BaselineOutcome {
@@ -247,19 +292,7 @@ export class Coordinator {
   }
 
   #driftInput(w: Totals): DriftInput {
-    let stage: 'end_to_end' | 'inference' = this.drift.latencyStage;
-    let block = latencyOf(w, stage);
-    if (block.count === 0 && stage === 'end_to_end') {
-      stage = 'inference';
-      block = latencyOf(w, stage);
-    }
-    const at = STAGE_HIST[stage];
-    const h = hdrLoad(stdHdr, w.vec.subarray(at, at + LATENCY_CELLS));
-    return {
-      pred: { ...w.pred },
-      bins: w.vec.slice(V_PRED_BINS, V_PRED_BINS + PRED_BINS),
-      latency: { stage, count: block.count, meanMs: block.avg, stdMs: block.count > 1 ? h.stdDeviation / 1000 : 0 },
-    };
+    return driftInputOf(w, this.drift.latencyStage);
   }
 
   #workers(): Snapshot['workers'] {
@@ -276,8 +309,6 @@ export class Coordinator {
     return { alive: owned, expected: r ? r.expected : this.#maxAlive, source: 'owner_table', shards };
   }
 }
-
-const stdHdr = hdrOver(new Float64Array(LATENCY_CELLS), LATENCY_HIGHEST_US);
 
 function sumErrors(vec: Float64Array): number {
   let s = 0;

@@ -105,6 +105,13 @@ port.on('message', (msg: ToThread) => {
     case 'workers':
       coordinator.setWorkers(msg.alive, msg.expected);
       break;
+    case 'histograms':
+      try {
+        post({ type: 'histograms', id: msg.id, body: coordinator.histograms() });
+      } catch (e) {
+        post({ type: 'histograms', id: msg.id, body: null, error: (e as Error).message });
+      }
+      break;
     case 'close':
       closing = true;
       void shutdown(msg.deadlineMs, msg.status ?? 'FINISHED');

@@ -9,6 +9,7 @@ import type { CoordinatorOptions, ModelInfo } from './coordinator.js';
 import type { DriftConfig } from './drift.js';
 import type { HealthConfig } from './health.js';
 import type { MlflowMonitorOptions } from './mlflow_flusher.js';
+import type { HistogramsBody } from './histograms.js';
 import type { FromThread, ThreadData, ToThread } from './protocol.js';
 import type { Baseline, Snapshot } from './snapshot.js';
 import { BACKGROUND_THREAD_LIMITS } from '../thread_heap.js';
@@ -46,6 +47,8 @@ export interface Monitor {
   setBaseline(model: string, input: unknown): Promise<BaselineOutcome>;
   /** Capture a baseline from a window of live traffic ("1m", "5m", "lifetime"; default the drift window). */
   captureBaseline(model: string, windowName?: string): Promise<BaselineOutcome>;
+  /** The last tick's figures as portable HDR histograms (GET /monitoring/histograms), from the coordinator thread. */
+  histograms(): Promise<HistogramsBody>;
   /** The pool's view of its workers; overrides counting the shard owner table. */
   setWorkersAlive(alive: number, expected: number): void;
   /**
@@ -100,6 +103,7 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
   const names = opts.buffers.models;
   const listeners = new Set<(s: Snapshot) => void>();
   const pending = new Map<number, (r: BaselineOutcome) => void>();
+  const pendingHistograms = new Map<number, { resolve: (b: HistogramsBody) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let latest: Snapshot | null = null;
   let closed = false;
@@ -127,6 +131,14 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
           return Promise.resolve({ ok: false, error: { code: 'model_not_found', field: 'model_name', message: `unknown model "${model}"` } });
         }
         return request({ type: 'capture', id: nextId++, model, window: windowName });
+      },
+      histograms() {
+        if (closed || !running) return Promise.reject(new Error(closed ? 'monitor is closed' : 'monitor thread is restarting; retry'));
+        const id = nextId++;
+        return new Promise<HistogramsBody>((res, rej) => {
+          pendingHistograms.set(id, { resolve: res, reject: rej });
+          worker.postMessage({ type: 'histograms', id } satisfies ToThread);
+        });
       },
       setWorkersAlive(alive, expected) {
         workers = { alive, expected };
@@ -188,6 +200,11 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
         } else if (msg.type === 'reply') {
           pending.get(msg.id)?.(msg.result);
           pending.delete(msg.id);
+        } else if (msg.type === 'histograms') {
+          const p = pendingHistograms.get(msg.id);
+          pendingHistograms.delete(msg.id);
+          if (msg.body) p?.resolve(msg.body);
+          else p?.reject(new Error(msg.error ?? 'no histograms'));
         } else if (msg.type === 'closed') {
           onClosed?.();
         } else if (msg.type === 'info') {
@@ -204,6 +221,8 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
         running = false;
         for (const res of pending.values()) res({ ok: false, error: { code: 'invalid_request', message: 'monitor thread stopped; retry' } });
         pending.clear();
+        for (const p of pendingHistograms.values()) p.reject(new Error('monitor thread stopped; retry'));
+        pendingHistograms.clear();
         if (!latest) {
           reject(new Error(`coordinator thread exited (${code}) before its first snapshot`));
         } else if (!closed) {

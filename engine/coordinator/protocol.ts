@@ -1,6 +1,7 @@
 // Messages between the main thread (monitor.ts) and the coordinator thread.
 import type { BaselineOutcome } from './baseline.js';
 import type { CoordinatorOptions } from './coordinator.js';
+import type { HistogramsBody } from './histograms.js';
 import type { MlflowMonitorOptions } from './mlflow_flusher.js';
 import type { MlflowStatus } from './mlflow_metrics.js';
 
@@ -8,6 +9,8 @@ export type ToThread =
   | { type: 'setBaseline'; id: number; model: string; input: unknown }
   | { type: 'capture'; id: number; model: string; window?: string }
   | { type: 'workers'; alive: number; expected: number }
+  /** The last tick's figures as portable HDR histograms (encoded on request, not every tick). */
+  | { type: 'histograms'; id: number }
   /** Final tick, final MLflow flush, runs FINISHED within deadlineMs; then 'closed' and the thread ends. */
   | { type: 'close'; deadlineMs: number; status?: 'FINISHED' | 'FAILED' };
 
@@ -15,6 +18,7 @@ export type FromThread =
   /** A msgpack-encoded Snapshot. */
   | { type: 'snapshot'; bytes: Uint8Array }
   | { type: 'reply'; id: number; result: BaselineOutcome }
+  | { type: 'histograms'; id: number; body: HistogramsBody | null; error?: string }
   | { type: 'warning'; message: string }
   | { type: 'info'; message: string }
   /** Shutdown done (the last snapshot was posted before it); the thread exits next. */

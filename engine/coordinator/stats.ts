@@ -1,11 +1,12 @@
 // Totals → the stats block of the SPEC (counts, rates, latency percentiles per
 // stage, batch sizes, prediction moments) and the Prometheus buckets.
 import { hdrLoad, hdrOver, type Hdr } from '../telemetry/hdr.js';
-import { BATCH_CELLS, BATCH_HIGHEST, ERROR_CODES, LATENCY_CELLS, LATENCY_HIGHEST_US, type ErrorCode } from '../telemetry/layout.js';
+import { BATCH_CELLS, BATCH_HIGHEST, ERROR_CODES, LATENCY_CELLS, LATENCY_HIGHEST_US, PRED_BINS, type ErrorCode } from '../telemetry/layout.js';
+import type { DriftInput } from './drift.js';
 import { stdDev } from '../telemetry/welford.js';
 import type { BatchSizeBlock, LatencyBlock, PromHistogram, StatsBlock } from './snapshot.js';
 import {
-  STAGES, STAGE_HIST, STAGE_SUM, V_BATCHES, V_BATCH_HIST, V_ERRORS, V_FAILED_ROWS, V_REQUESTS, V_ROWS,
+  STAGES, STAGE_HIST, STAGE_SUM, V_BATCHES, V_BATCH_HIST, V_ERRORS, V_FAILED_ROWS, V_PRED_BINS, V_REQUESTS, V_ROWS,
   V_SUCCESSES, type Stage, type Totals,
 } from './totals.js';
 
@@ -96,6 +97,23 @@ export function statsOf(t: Totals, durationS: number, lastUpdated: string | null
     inference_failures: v[V_FAILED_ROWS],
     duration_s: durationS,
     last_updated: lastUpdated,
+  };
+}
+
+/** What the drift checks read from a window: prediction moments and bins, and one stage's latency (inference when end to end has none). */
+export function driftInputOf(w: Totals, latencyStage: 'end_to_end' | 'inference'): DriftInput {
+  let stage = latencyStage;
+  let block = latencyOf(w, stage);
+  if (block.count === 0 && stage === 'end_to_end') {
+    stage = 'inference';
+    block = latencyOf(w, stage);
+  }
+  const at = STAGE_HIST[stage];
+  const h = hdrLoad(latencyHdr, w.vec.subarray(at, at + LATENCY_CELLS));
+  return {
+    pred: { ...w.pred },
+    bins: w.vec.slice(V_PRED_BINS, V_PRED_BINS + PRED_BINS),
+    latency: { stage, count: block.count, meanMs: block.avg, stdMs: block.count > 1 ? h.stdDeviation / 1000 : 0 },
   };
 }
 

@@ -201,6 +201,7 @@ export function startSyntheticMonitor(o: SyntheticOptions): SyntheticMonitor {
     },
     async setBaseline() { return { ok: false, error: { code: 'invalid_request', message: 'synthetic monitor: baselines are fixed' } }; },
     async captureBaseline() { return { ok: false, error: { code: 'invalid_request', message: 'synthetic monitor: baselines are fixed' } }; },
+    async histograms() { throw new Error('synthetic monitor: no histograms'); },
     setWorkersAlive() {},
     async close() {
       if (timer) clearInterval(timer);
