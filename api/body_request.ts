@@ -5,7 +5,7 @@
 // inside the route handler. (node:http serves the same interface:
 // native-free-ts/transport/node_http_app.ts.)
 import type { ErrorCode } from '../engine/error_codes.js';
-import { BodyKind, bodyKindOf, decodeBody, wantsMsgpack } from './http_codec.js';
+import { ACCEPTED_BODY_TYPES, BodyKind, bodyKindOf, decodeBody, wantsMsgpack } from './http_codec.js';
 import { InvalidField } from './request_validation.js';
 import { sendError } from './respond.js';
 import type { HttpRequestLike as HttpRequest, HttpResponseLike as HttpResponse } from './http_transport.js';
@@ -27,7 +27,7 @@ export abstract class BodyRequest {
   start(contentLength: string): void {
     this.res.onAborted(() => this.abort());
     if (this.kind === BodyKind.Unsupported) {
-      this.failRequest('unsupported_media_type', 'send application/json or application/msgpack', -1, undefined, true);
+      this.failRequest('unsupported_media_type', `send ${ACCEPTED_BODY_TYPES}`, -1, undefined, true);
       return;
     }
     if (contentLength.length !== 0 && Number(contentLength) > this.maxBodyBytes) {
