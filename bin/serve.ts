@@ -4,6 +4,9 @@
 // 1 when the models fail to warm up.
 import { describeConfig, loadConfig, type ServerConfig } from '../engine/config.js';
 import type { RunningServer } from '../engine/engine_core.js';
+import { configureLogger, logger } from '../engine/logger.js';
+
+const log = logger();
 
 /** The configuration, with `defaults` replacing built-in defaults; exits 2 naming a bad option. */
 export function loadConfigOrExit(argv: string[], defaults: Partial<ServerConfig> = {}): ServerConfig {
@@ -16,18 +19,24 @@ export function loadConfigOrExit(argv: string[], defaults: Partial<ServerConfig>
 }
 
 export async function serveUntilSignalled(cfg: ServerConfig, start: (cfg: ServerConfig) => Promise<RunningServer>): Promise<void> {
-  console.log(`ctr-engine configuration:\n${describeConfig(cfg)}`);
+  configureLogger({ format: cfg.logFormat, level: cfg.logLevel });
+  // The table is for people; JSON logs get the configuration as one object.
+  if (cfg.logFormat === 'text') log.info(`configuration:\n${describeConfig(cfg)}`);
+  else log.info('configuration', { config: describeConfig(cfg).split('\n').map((l) => l.trim()) });
   const server = await start(cfg);
-  console.log(`ctr-engine: ${server.frontEnd}; inference backend ${cfg.inferenceBackend}`);
-  console.log(`ctr-engine: models ${server.registry.models.map((m) => `${m.name}@${m.version}`).join(', ')}`);
-  console.log(`ctr-engine: listening on http://${server.host}:${server.port}`);
+  log.info(`${server.frontEnd}; inference backend ${cfg.inferenceBackend}`);
+  log.info(`models ${server.registry.models.map((m) => `${m.name}@${m.version}`).join(', ')}`);
+  log.info(`listening on http://${server.host}:${server.port}`, { docs: `http://${server.host}:${server.port}/docs` });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`ctr-engine: ${signal}, shutting down`);
-    server.close().then(() => process.exit(0), (err) => {
-      console.error(`ctr-engine: shutdown failed: ${(err as Error).message}`);
+    log.info(`${signal}, shutting down`);
+    server.close().then(() => {
+      log.info('stopped');
+      process.exit(0);
+    }, (err) => {
+      log.error(`shutdown failed: ${(err as Error).message}`);
       process.exit(1);
     });
   };
@@ -35,9 +44,9 @@ export async function serveUntilSignalled(cfg: ServerConfig, start: (cfg: Server
   process.on('SIGINT', () => stop('SIGINT'));
   try {
     await server.ready;
-    console.log('ctr-engine: ready');
+    log.info('ready', { dashboard: `http://${server.host}:${server.port}/dashboard` });
   } catch (err) {
-    console.error(`ctr-engine: models failed to warm up: ${(err as Error).message}`);
+    log.error(`models failed to warm up: ${(err as Error).message}`);
     await server.close();
     process.exit(1);
   }

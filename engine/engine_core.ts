@@ -13,6 +13,9 @@ import type { InferenceBackendRef } from './inference_backend.js';
 import { InferencePool } from './inference_pool.js';
 import { loadModelRegistry, type ModelRegistry } from './model_registry.js';
 import type { ServingObserver } from './serving_observer.js';
+import { AlertWebhook } from './alert_webhook.js';
+import { logger } from './logger.js';
+import { watchOperatorEvents } from './operator_events.js';
 import { createMainRecorder, createTelemetry, releaseWorkerShard, type ErrorCode as TelemetryCode } from './telemetry/index.js';
 
 /** What /ready and /models read. */
@@ -81,7 +84,10 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
     rowsServed: (model, rows, e2eMs) => recorder.recordSuccess(model, e2eMs * 1000, rows),
     requestFailed: (model, code, rows) => recorder.countError(model, code as TelemetryCode, rows),
   };
+  const monitorLog = logger('monitor');
   const monitor = await startMonitor({
+    onInfo: (m) => monitorLog.info(m),
+    onWarning: (m) => monitorLog.warn(m),
     buffers: telemetry,
     models: registry.models.map((m) => ({ name: m.name, version: m.version })),
     tickMs: cfg.monitorTickMs,
@@ -101,6 +107,9 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
       engineVersion: engineVersion(),
     },
   });
+  // Alerts and health changes: a log line each, and the webhook when configured (off: no listener cost beyond a tick's compare).
+  const alertsLog = logger('alerts');
+  const webhook = cfg.alertWebhookUrl === undefined ? null : new AlertWebhook(cfg.alertWebhookUrl, { log: alertsLog });
   const pool = new InferencePool<InFlightTask>(registry, {
     workers: cfg.workers,
     tasksPerWorker: cfg.tasksPerWorker,
@@ -125,6 +134,7 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
     state.ready = true;
     reportWorkers();
   });
+  const operatorEvents = watchOperatorEvents(monitor, alertsLog, webhook, ready);
   // A failed warm-up is reported through `ready`; keep it from being unhandled here.
   ready.catch(() => {});
   let closed = false;
@@ -134,10 +144,13 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
       if (closed) return;
       closed = true;
       state.ready = false;
+      // Workers stopping is not news: stop reporting now; queued webhook posts go on meanwhile, within a bound.
+      const eventsClosed = operatorEvents.close(Math.min(2000, cfg.shutdownDeadlineMs));
       await batcher.close();
       await pool.close();
       // A final tick and MLflow flush, runs FINISHED, within the deadline.
       await monitor.close({ deadlineMs: cfg.shutdownDeadlineMs });
+      await eventsClosed;
     },
   };
 }

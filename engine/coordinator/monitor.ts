@@ -181,6 +181,13 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
           pending.get(msg.id)?.(msg.result);
           pending.delete(msg.id);
         } else if (msg.type === 'closed') {
+          // The operator's confirmation that shutdown lost nothing (or how much it lost).
+          const m = msg.mlflow;
+          if (m) {
+            const line = `final MLflow flush done: ${m.delivered} batches delivered, ${m.pending} pending, ${m.dropped} dropped (${m.backend}, experiment ${m.experimentName})`;
+            if (m.pending > 0 || m.dropped > 0) warn(line);
+            else info(line);
+          }
           onClosed?.();
         } else if (msg.type === 'info') {
           info(msg.message);
