@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../../engine/config.js';
 import type { EngineCore } from '../../engine/engine_core.js';
 import { buildOpenApi, DOC_PATHS, type OpenApiOptions } from '../openapi.js';
+import { exampleRequest } from '../request_schema.js';
 import { JSON_TYPE, send } from '../respond.js';
 import type { RouterLike } from '../http_transport.js';
 
@@ -14,9 +15,10 @@ const HTML = 'text/html; charset=utf-8';
 
 function rootPage(o: OpenApiOptions): string {
   const models = o.registry.models.map((m) => `<li><code>${m.name}</code> version ${m.version}${m.manifest.description ? ` — ${escapeHtml(m.manifest.description)}` : ''}</li>`).join('');
-  const example = JSON.stringify({ user_id: 'user_1', ad_id: 'ad_1', device: 'mobile', placement: 'header', context: { hour: 13 } });
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ctr-engine</title>
-<style>body{font:15px/1.5 system-ui,sans-serif;max-width:760px;margin:32px auto;padding:0 16px;color:#1d2330}code,pre{font-family:ui-monospace,monospace}pre{background:#f0f2f5;padding:8px;overflow-x:auto}</style>
+  // The first model's own example request, without "model": the A/B router picks.
+  const { model: _named, ...example } = exampleRequest(o.registry.models[0]);
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ctr-engine</title><link rel="icon" href="data:,">
+<style>body{font:15px/1.5 system-ui,sans-serif;max-width:760px;margin:32px auto;padding:0 16px;color:#1d2330}code,pre{font-family:ui-monospace,monospace}pre{background:#f0f2f5;padding:8px;white-space:pre-wrap;word-break:break-all}</style>
 </head><body>
 <h1>ctr-engine ${escapeHtml(o.version)}</h1>
 <p>A real-time click-through-rate prediction server with monitoring in the hot path (${escapeHtml(o.frontEnd)}).</p>
@@ -28,7 +30,7 @@ function rootPage(o: OpenApiOptions): string {
 </ul>
 <h2>Models</h2><ul>${models}</ul>
 <h2>Try it</h2>
-<pre>curl -s localhost:PORT/predict_ctr -d '${escapeHtml(example)}'</pre>
+<pre>curl -s localhost:PORT/predict_ctr -d '${escapeHtml(JSON.stringify(example))}'</pre>
 </body></html>`;
 }
 
