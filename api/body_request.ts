@@ -31,7 +31,7 @@ export abstract class BodyRequest {
       return;
     }
     if (contentLength.length !== 0 && Number(contentLength) > this.maxBodyBytes) {
-      this.failRequest('payload_too_large', `the body exceeds ${this.maxBodyBytes} bytes`, -1, undefined, true);
+      this.failRequest('payload_too_large', `the body exceeds ${this.maxBodyBytes} bytes (MAX_BODY_BYTES)`, -1, undefined, true);
       return;
     }
     this.res.onData((chunk, isLast) => this.onChunk(chunk, isLast));
@@ -46,7 +46,7 @@ export abstract class BodyRequest {
     if (this.done) return;
     this.size += chunk.byteLength;
     if (this.size > this.maxBodyBytes) {
-      this.failRequest('payload_too_large', `the body exceeds ${this.maxBodyBytes} bytes`, -1, undefined, true);
+      this.failRequest('payload_too_large', `the body exceeds ${this.maxBodyBytes} bytes (MAX_BODY_BYTES)`, -1, undefined, true);
       return;
     }
     if (isLast && this.chunks === null) {

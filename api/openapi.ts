@@ -88,10 +88,10 @@ export function buildOpenApi(o: OpenApiOptions): Record<string, unknown> {
   const predictErrors = {
     '400': errorResponse('a field is missing, of the wrong type or out of range; `field` names it and the message states what is allowed', one('out of range', errorExample('invalid_request', "field 'context.hour' must be a number in [0, 23]", 'context.hour'))),
     '404': errorResponse('the named model is not loaded', one('unknown model', errorExample('model_not_found', "field 'model': no model named \"no_such_model\" is loaded", 'model'))),
-    '413': errorResponse(`the body exceeds MAX_BODY_BYTES (${o.maxBodyBytes} bytes here), or a batch holds more than MAX_BATCH_REQUESTS (${o.maxBatchRequests})`, one('too big', errorExample('payload_too_large', `the body exceeds ${o.maxBodyBytes} bytes`))),
+    '413': errorResponse(`the body exceeds MAX_BODY_BYTES (${o.maxBodyBytes} bytes here), or a batch holds more than MAX_BATCH_REQUESTS (${o.maxBatchRequests})`, one('too big', errorExample('payload_too_large', `the body exceeds ${o.maxBodyBytes} bytes (MAX_BODY_BYTES)`))),
     '415': errorResponse('a Content-Type that is neither JSON nor msgpack, with a body that is not JSON', one('unsupported', errorExample('unsupported_media_type', 'send application/json or application/msgpack'))),
     '503': errorResponse('too many rows waiting for the model (QUEUE_BOUND) or not ready; comes with Retry-After', one('shed', errorExample('overloaded', 'model xgboost has too many requests waiting'))),
-    '504': errorResponse('not answered within REQUEST_DEADLINE_MS', one('late', errorExample('deadline_exceeded', 'the request deadline passed'))),
+    '504': errorResponse('not answered within REQUEST_DEADLINE_MS', one('late', errorExample('deadline_exceeded', 'the request deadline (1000 ms, REQUEST_DEADLINE_MS) passed while it waited for a worker'))),
     '500': errorResponse('inference failed in a worker', one('failed', errorExample('inference_failed', 'inference failed'))),
   };
 

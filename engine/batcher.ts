@@ -74,6 +74,9 @@ export class Batcher implements ReplySink<InFlightTask> {
   private nextModel = 0;
   private readonly sweepTimer: NodeJS.Timeout;
   private closed = false;
+  // Built once: the 504 says which limit was hit and how to change it.
+  private readonly lateWaiting: string;
+  private readonly lateRunning: string;
 
   constructor(
     registry: ModelRegistry,
@@ -81,6 +84,9 @@ export class Batcher implements ReplySink<InFlightTask> {
     private readonly opts: BatcherOptions,
   ) {
     this.queues = registry.models.map((m) => new ModelQueue(m));
+    const limit = `the request deadline (${opts.requestDeadlineMs} ms, REQUEST_DEADLINE_MS)`;
+    this.lateWaiting = `${limit} passed while it waited for a worker`;
+    this.lateRunning = `${limit} passed before inference finished`;
     pool.setSink(this);
     // A sweep rather than a timer per request: cheap, and it reaches rows
     // stuck in a queue or in a worker that never answers.
@@ -190,7 +196,7 @@ export class Batcher implements ReplySink<InFlightTask> {
       const o = b.owners[r];
       if (o.done) continue;
       if (now > o.deadline) {
-        o.fail('deadline_exceeded', 'the request deadline passed while it waited for a worker');
+        o.fail('deadline_exceeded', this.lateWaiting);
       } else live = true;
     }
     return live;
@@ -245,7 +251,7 @@ export class Batcher implements ReplySink<InFlightTask> {
       // that has time left means the rest have too.
       if (o.done) continue;
       if (now <= o.deadline) return;
-      o.fail('deadline_exceeded', 'the request deadline passed before inference finished');
+      o.fail('deadline_exceeded', this.lateRunning);
     }
   }
 
