@@ -76,6 +76,30 @@ function suite(name: string, env: Record<string, string>, entry: 'api' | 'native
       assert.equal(Boolean(doc.components.securitySchemes), token !== undefined, 'the bearer scheme is documented exactly when ADMIN_TOKEN is set');
     });
 
+    test('the document holds together: every $ref resolves, every path parameter is declared, every operation has responses', () => {
+      const refs: string[] = [];
+      const walk = (v: unknown): void => {
+        if (Array.isArray(v)) v.forEach(walk);
+        else if (v && typeof v === 'object') {
+          for (const [k, x] of Object.entries(v)) (k === '$ref' && typeof x === 'string' ? refs.push(x) : walk(x));
+        }
+      };
+      walk(doc);
+      assert.ok(refs.length > 10);
+      for (const r of refs) {
+        const target = r.replace(/^#\//, '').split('/').reduce<any>((o, k) => o?.[k], doc);
+        assert.ok(target !== undefined, `unresolved ${r}`);
+      }
+      for (const [path, ops] of Object.entries<Json>(doc.paths)) {
+        const names = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
+        for (const [method, op] of Object.entries<Json>(ops)) {
+          assert.ok(Object.keys(op.responses ?? {}).length > 0, `${method} ${path} has no responses`);
+          assert.ok(typeof op.summary === 'string' && op.summary.length > 0, `${method} ${path} has no summary`);
+          for (const n of names) assert.ok((op.parameters ?? []).some((p: Json) => p.in === 'path' && p.name === n && p.required === true), `${method} ${path}: {${n}} not declared`);
+        }
+      }
+    });
+
     test('the prediction request schemas come from the manifests: one per model, ranges and required fields', async () => {
       const models = (await client.get('/models')).body.models as Json[];
       assert.ok(models.length >= 1);
