@@ -20,7 +20,7 @@ function readmeCommands(): Command[] {
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i];
     if (/^```/.test(l)) { inSh = !inSh && /^```(sh|bash|shell)\s*$/.test(l); continue; }
-    if (!inSh || !/^curl\s/.test(l)) continue;
+    if (!inSh || !/^(curl|node -e)\s/.test(l)) continue;
     const start = i;
     let text = l;
     while (text.endsWith('\\')) text = text.slice(0, -1) + ' ' + lines[++i].trim();
@@ -28,7 +28,11 @@ function readmeCommands(): Command[] {
     const next = lines[i + 1] ?? '';
     if (next.startsWith('# {')) {
       // The README elides values with …: keep the keys.
-      try { expected = JSON.parse(next.slice(2).replace(/…/g, '0').replace(/"0"/g, '""')); } catch { expected = null; }
+      try {
+        expected = JSON.parse(next.slice(2).replace(/…/g, '0').replace(/"0"/g, '""'));
+      } catch (err) {
+        throw new Error(`README.md:${i + 2}: the answer shown is not JSON once … is filled in: ${(err as Error).message}`);
+      }
     }
     out.push({ line: start + 1, text, expected });
   }
@@ -39,13 +43,15 @@ let server: ServerProcess;
 before(async () => { server = await startServerProcess({ REQUEST_DEADLINE_MS: '10000' }, 60_000); });
 after(async () => { await server?.stop(); });
 
-test('every curl command in the README works as written', () => {
+test('every curl (and node -e) command in the README works as written', () => {
   const commands = readmeCommands();
   assert.ok(commands.length >= 1, 'no curl command found in README.md');
+  assert.ok(commands.some((c) => c.expected !== null), 'no answer shown in README.md to compare with');
   for (const c of commands) {
     const cmd = c.text.replace(/(https?:\/\/)?(localhost|127\.0\.0\.1):8000/g, `127.0.0.1:${server.port}`);
-    const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8', timeout: 30_000, cwd: projectRoot() });
     assert.equal(r.status, 0, `README.md:${c.line}: ${cmd}\n${r.stderr}`);
+    assert.ok(r.stdout.trim().length > 0, `README.md:${c.line}: no output`);
     if (c.expected) {
       const got = JSON.parse(r.stdout);
       for (const key of Object.keys(c.expected)) assert.ok(key in got, `README.md:${c.line}: the answer lacks "${key}": ${r.stdout}`);
