@@ -5,7 +5,7 @@
 // inside the route handler. (node:http serves the same interface:
 // native-free-ts/transport/node_http_app.ts.)
 import type { ErrorCode } from '../engine/error_codes.js';
-import { BodyKind, bodyKindOf, decodeBody, wantsMsgpack } from './http_codec.js';
+import { ACCEPTED_BODY_TYPES, BodyKind, bodyKindOf, decodeBody, wantsMsgpack } from './http_codec.js';
 import { InvalidField } from './request_validation.js';
 import { sendError } from './respond.js';
 import type { HttpRequestLike as HttpRequest, HttpResponseLike as HttpResponse } from './http_transport.js';
@@ -81,9 +81,9 @@ export abstract class BodyRequest {
     }
     if (contentLength.length !== 0) this.declared = Number(contentLength);
     if (this.kind === BodyKind.Unsupported) {
-      if (!this.refuse('unsupported_media_type', 'send application/json or application/msgpack')) return;
+      if (!this.refuse('unsupported_media_type', `send ${ACCEPTED_BODY_TYPES}`)) return;
     } else if (this.declared > this.maxBodyBytes) {
-      if (!this.refuse('payload_too_large', `the body exceeds ${this.maxBodyBytes} bytes`)) return;
+      if (!this.refuse('payload_too_large', `the body exceeds ${this.maxBodyBytes} bytes (MAX_BODY_BYTES)`)) return;
     } else if (this.declared > 0) {
       // Reserved now, before any byte arrives: 2,000 uploads that each declared 1 MiB are 2 GB to come.
       if (inflightBytes + this.declared > limits.maxInflightBytes) {
@@ -131,7 +131,7 @@ export abstract class BodyRequest {
     const size = this.size + n;
     if (size > this.maxBodyBytes) {
       this.size = size;
-      if (this.refuse('payload_too_large', `the body exceeds ${this.maxBodyBytes} bytes`) && isLast) this.onChunk(EMPTY, true);
+      if (this.refuse('payload_too_large', `the body exceeds ${this.maxBodyBytes} bytes (MAX_BODY_BYTES)`) && isLast) this.onChunk(EMPTY, true);
       return;
     }
     if (isLast && this.buf === null) {

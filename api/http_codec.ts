@@ -2,7 +2,11 @@
 // msgpack responses when Accept asks for them.
 import { Packr, Unpackr } from 'msgpackr';
 
-export const enum BodyKind { Json = 0, Msgpack = 1, Unsupported = -1 }
+/** Lenient: a text/plain or form Content-Type (what `curl -d` sends) whose body is read as JSON. */
+export const enum BodyKind { Json = 0, Msgpack = 1, Lenient = 2, Unsupported = -1 }
+
+/** What a request body may be sent as; the 415 message lists them. */
+export const ACCEPTED_BODY_TYPES = 'application/json (or no Content-Type), application/msgpack, application/x-msgpack, or text/plain / application/x-www-form-urlencoded holding JSON';
 
 // Plain maps and no records: what any msgpack client sends and expects.
 const unpackr = new Unpackr({ mapsAsObjects: true, useRecords: false });
@@ -15,6 +19,7 @@ export function bodyKindOf(contentType: string): BodyKind {
   const type = (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
   if (type === 'application/json') return BodyKind.Json;
   if (type === 'application/msgpack' || type === 'application/x-msgpack') return BodyKind.Msgpack;
+  if (type === 'text/plain' || type === 'application/x-www-form-urlencoded') return BodyKind.Lenient;
   return BodyKind.Unsupported;
 }
 
@@ -34,6 +39,8 @@ export function decodeBody(kind: BodyKind, body: Buffer): unknown {
   try {
     return JSON.parse(body.toString('utf8'));
   } catch {
-    throw new SyntaxError('the body is not valid JSON');
+    throw new SyntaxError(kind === BodyKind.Lenient
+      ? 'the body is not valid JSON (a text/plain or form Content-Type is read as JSON; form fields such as a=1&b=2 are not)'
+      : 'the body is not valid JSON');
   }
 }

@@ -7,7 +7,7 @@ import type { HttpResponseLike as HttpResponse } from './http_transport.js';
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK', 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 404: '404 Not Found', 405: '405 Method Not Allowed',
-  413: '413 Payload Too Large', 415: '415 Unsupported Media Type', 500: '500 Internal Server Error',
+  413: '413 Payload Too Large', 415: '415 Unsupported Media Type', 426: '426 Upgrade Required', 500: '500 Internal Server Error',
   503: '503 Service Unavailable', 504: '504 Gateway Timeout',
 };
 

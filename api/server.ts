@@ -34,8 +34,8 @@ export function appDeps(core: EngineCore): AppDeps {
   };
 }
 
-/** Known paths and the methods they answer, for 405 with Allow. */
-const ROUTES: Record<string, string> = {
+/** Known paths and the methods they answer, for 405 with Allow (test/openapi.test.ts checks each is documented). */
+export const ROUTES: Readonly<Record<string, string>> = {
   '/predict_ctr': 'POST',
   '/predict_ctr/batch': 'POST',
   '/models': 'GET',
@@ -46,6 +46,10 @@ const ROUTES: Record<string, string> = {
   '/metrics': 'GET',
   '/monitoring/baseline': 'POST',
   '/dashboard': 'GET',
+  '/monitoring/stream': 'GET',
+  '/': 'GET',
+  '/docs': 'GET',
+  '/openapi.json': 'GET',
 };
 
 /** `extraRoutes` registers further routes (monitoring, stream) before the catch-all. */

@@ -5,9 +5,11 @@ import { configureBodyLimits } from './body_request.js';
 import { runParams, type EngineCore, type RunningServer } from '../engine/engine_core.js';
 import { monitoringDeps, registerMonitoringRoutes } from './monitoring_routes.js';
 import { registerDashboardRoutes, registerStreamRoutes, streamPrometheusText, type StreamHub } from './stream/index.js';
+import { docsOptions, registerDocsRoutes } from './docs/routes.js';
 import { appDeps, buildApp } from './server.js';
 import { drain } from './drain.js';
 import { listenError } from './http_transport.js';
+import { registerStreamPlainGet } from './stream/plain_get.js';
 import type { LoadedUws, us_listen_socket } from './uws_loader.js';
 
 /** Serves `core` with uWS (`loaded` by the caller, who probes it to choose a front end); the caller closes the core if this throws. */
@@ -31,7 +33,9 @@ export async function serveWithUws(core: EngineCore, loaded: LoadedUws): Promise
         maxConnections: cfg.streamMaxConnections,
       },
     });
+    registerStreamPlainGet(a);
     registerDashboardRoutes(a);
+    registerDocsRoutes(a, docsOptions(core, `uWebSockets.js from ${source}`, true));
     registerMonitoringRoutes(a, monitoringDeps(core, () => streamPrometheusText(hub!.metrics())));
   });
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {

@@ -34,7 +34,8 @@ const USAGE = `usage: npm run bench:compare -- --base <git ref> [options]
   --tput-duration S (2) closed-loop throughput run per side and round (0 = skip)
   --no-build            do not rebuild the current tree first
   --keep-worktree       keep the base worktree (reused by the next compare of the same commit)
-  Exit: 0 pass, 1 regression, 2 usage error, 3 inconclusive (most rounds lost to dead servers).
+  Exit: 0 pass, 1 regression, 2 usage error, 3 inconclusive (most rounds lost to dead servers, or a regression
+        seen in fewer than 5 rounds, too few for a 95 % bound).
   plus loadgen options: --target (engine), --duration (6, per round), --warmup (1, per run), --connections, --kind, --format, --model, --server-env …`;
 
 interface SideRun { side: 'base' | 'head'; round: number; open: LoadResult; closed?: LoadResult }
@@ -183,13 +184,16 @@ function report(cfg: CommonConfig, base: BuiltTree, head: BuiltTree, rate: numbe
   for (const vd of verdicts) console.log(vd.reason);
   if (newErrors) console.log(`current had ${headErrors} errors where base had none`);
   if (discarded.length > 0) console.log(`${discarded.length} round(s) discarded: ${discarded.map((d) => `${d.round + 1} (${d.why})`).join(', ')}`);
-  const fail = verdicts.some((vd) => vd.regressed) || newErrors;
+  // A regression seen in fewer than 5 rounds has no 95 % bound behind it: inconclusive (exit 3), not FAIL.
+  const fail = verdicts.some((vd) => vd.regressed && vd.confident) || newErrors;
+  const inconclusive = !fail && verdicts.some((vd) => vd.regressed);
   const file = writeResult(resultPath('compare', 'json', cfg.out), {
     kind: 'compare', info: runInfo(benchRoot()), base: { ref: base.label, commit: base.commit }, current: { ref: head.label, commit: head.commit },
-    config: { ...cfg, url: undefined }, rate, threshold, tputThreshold, gated: verdicts.map((vd) => vd.metric), p90, p99, p999, throughput: tput, verdicts, baseErrors, headErrors, fail, runs, discarded,
+    config: { ...cfg, url: undefined }, rate, threshold, tputThreshold, gated: verdicts.map((vd) => vd.metric), p90, p99, p999, throughput: tput, verdicts, baseErrors, headErrors, fail, inconclusive, runs, discarded,
   });
-  console.log(`${fail ? 'FAIL' : 'PASS'} — result: ${file}`);
-  return fail ? 1 : 0;
+  if (inconclusive) console.log(`INCONCLUSIVE (exit 3): a regression showed in only ${rounds.length} rounds, too few for a 95 % bound; run --rounds 5 or more — result: ${file}`);
+  else console.log(`${fail ? 'FAIL' : 'PASS'} — result: ${file}`);
+  return fail ? 1 : inconclusive ? 3 : 0;
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;

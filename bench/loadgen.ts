@@ -12,7 +12,7 @@ const USAGE = `usage: node dist/bench/loadgen.js [options]
   --mode open|closed      open loop at --rate (latency from schedule) or closed-loop max throughput
   --rate N                offered requests/s (open loop)
   --connections N (64, closed loop)  --open-connections N (256, open loop)  --threads N (1, generator threads)  --duration S (10)  --warmup S (3)
-  --kind single|batch  --batch-size N (32)  --format json|msgpack  --model NAME
+  --kind single|batch  --batch-size N (32)  --format json|msgpack  --model NAME ('' or none: the A/B router picks)
   --tool auto|wrk|own     closed-loop generator (auto: wrk when installed)  --wrk-threads N (2)
   --open-tool c|js        open-loop generator: the C one (default; compiled on first use) or the JavaScript one
   --open-quantum-us Q     C generator: wake at most every Q µs and send all that fell due (50; 0: one wake-up per request)
@@ -21,6 +21,8 @@ const USAGE = `usage: node dist/bench/loadgen.js [options]
 
 runMain(async () => {
   const cfg = parseCommon(parseCli({}, USAGE));
+  // --model '' means "no model named": the engine's A/B router picks (as in bench/run.ts), not a request naming "".
+  if (cfg.model === '') cfg.model = undefined;
   if (cfg.mode === 'open' && cfg.rate === undefined) throw new UsageError('--mode open needs --rate');
   const result = await withTarget(cfg.target, cfg.url, { model: cfg.model, env: cfg.serverEnv }, async (ep) => {
     const pool = poolFor(cfg, ep);

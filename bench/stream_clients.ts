@@ -17,6 +17,13 @@ import { WsClient } from './lib/ws_client.js';
 import { startServer } from './lib/server_proc.js';
 
 const args = process.argv.slice(2);
+const USAGE = `usage: node dist/bench/stream_clients.js [--clients 0,100,500] [--rounds 2] [--duration 6] [--tick-ms 1000] [--stuck]
+  the engine under closed-loop wrk load (c=64) with N WebSocket clients on /monitoring/stream, rounds alternating
+  --stuck   the clients never read: every frame backs up, they are skipped, then closed`;
+if (args.includes('--help') || args.includes('-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const opt = (name: string, def: string) => {
   const i = args.indexOf(`--${name}`);
   return i === -1 ? def : args[i + 1];

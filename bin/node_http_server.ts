@@ -12,6 +12,7 @@ import { configureBodyLimits } from '../api/body_request.js';
 import type { EngineCore, RunningServer } from '../engine/engine_core.js';
 import { monitoringDeps, registerMonitoringRoutes } from '../api/monitoring_routes.js';
 import { drain } from '../api/drain.js';
+import { docsOptions, registerDocsRoutes } from '../api/docs/routes.js';
 import { appDeps, registerCatchAll, registerServingRoutes } from '../api/server.js';
 import { registerStreamUnavailableRoutes } from '../api/stream/unavailable.js';
 import { NodeHttpApp } from '../native-free-ts/transport/node_http_app.js';
@@ -26,6 +27,7 @@ export async function serveWithNodeHttp(core: EngineCore): Promise<RunningServer
   registerServingRoutes(app, appDeps(core));
   registerMonitoringRoutes(app, monitoringDeps(core, () => ''));
   registerStreamUnavailableRoutes(app, 'the native-free node:http front end has none; poll GET /monitoring/stats, /monitoring/health or /metrics, or serve with FRONT_END=uws');
+  registerDocsRoutes(app, docsOptions(core, FRONT_END_NAME, false));
   registerCatchAll(app);
   const port = await app.listen(cfg.host, cfg.port);
   let closed = false;

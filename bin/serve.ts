@@ -4,6 +4,9 @@
 // 1 when the models fail to warm up.
 import { describeConfig, loadConfig, type ServerConfig } from '../engine/config.js';
 import type { RunningServer } from '../engine/engine_core.js';
+import { configureLogger, logger } from '../engine/logger.js';
+
+const log = logger();
 
 /** The configuration, with `defaults` replacing built-in defaults; exits 2 naming a bad option. */
 export function loadConfigOrExit(argv: string[], defaults: Partial<ServerConfig> = {}): ServerConfig {
@@ -16,30 +19,33 @@ export function loadConfigOrExit(argv: string[], defaults: Partial<ServerConfig>
 }
 
 export async function serveUntilSignalled(cfg: ServerConfig, start: (cfg: ServerConfig) => Promise<RunningServer>): Promise<void> {
-  console.log(`ctr-engine configuration:\n${describeConfig(cfg)}`);
+  configureLogger({ format: cfg.logFormat, level: cfg.logLevel });
+  // The table is for people; JSON logs get the configuration as one object.
+  if (cfg.logFormat === 'text') log.info(`configuration:\n${describeConfig(cfg)}`);
+  else log.info('configuration', { config: describeConfig(cfg).split('\n').map((l) => l.trim()) });
   warnIfAdminOpen(cfg);
   const server = await start(cfg);
-  console.log(`ctr-engine: ${server.frontEnd}; inference backend ${cfg.inferenceBackend}`);
-  console.log(`ctr-engine: models ${server.registry.models.map((m) => `${m.name}@${m.version}`).join(', ')}`);
+  log.info(`${server.frontEnd}; inference backend ${cfg.inferenceBackend}`);
+  log.info(`models ${server.registry.models.map((m) => `${m.name}@${m.version}`).join(', ')}`);
   // A model that did not load is reported, not fatal: the others serve.
-  for (const f of server.registry.failed) console.error(`ctr-engine: model ${f.name} (folder ${f.folder}) failed to load: ${f.reason}`);
-  console.log(`ctr-engine: listening on http://${server.host}:${server.port}`);
-  if (server.probePort !== undefined) console.log(`ctr-engine: probe port (GET /health, /ready; HTTP/1.0 too) on http://${server.host}:${server.probePort}`);
+  for (const f of server.registry.failed) log.error(`model ${f.name} (folder ${f.folder}) failed to load: ${f.reason}`);
+  log.info(`listening on http://${server.host}:${server.port}`, { docs: `http://${server.host}:${server.port}/docs` });
+  if (server.probePort !== undefined) log.info(`probe port (GET /health, /ready; HTTP/1.0 too) on http://${server.host}:${server.probePort}`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
       // A second signal: skip what is left of the grace period.
-      console.log(`ctr-engine: ${signal} again, closing now`);
+      log.info(`${signal} again, closing now`);
       server.close().then(() => process.exit(0), () => process.exit(1));
       return;
     }
     stopping = true;
-    console.log(`ctr-engine: ${signal}, draining`);
-    server.drain(cfg.drainGraceMs, (line) => console.log(`ctr-engine: ${line}`)).then(() => {
-      console.log('ctr-engine: exiting');
+    log.info(`${signal}, draining`);
+    server.drain(cfg.drainGraceMs, (line) => log.info(line)).then(() => {
+      log.info('exiting');
       process.exit(0);
     }, (err) => {
-      console.error(`ctr-engine: shutdown failed: ${(err as Error).message}`);
+      log.error(`shutdown failed: ${(err as Error).message}`);
       process.exit(1);
     });
   };
@@ -47,10 +53,10 @@ export async function serveUntilSignalled(cfg: ServerConfig, start: (cfg: Server
   process.on('SIGINT', () => stop('SIGINT'));
   try {
     await server.ready;
-    for (const m of server.registry.models) if (m.failure !== undefined) console.error(`ctr-engine: model ${m.name} failed: ${m.failure}`);
-    console.log('ctr-engine: ready');
+    for (const m of server.registry.models) if (m.failure !== undefined) log.error(`model ${m.name} failed: ${m.failure}`);
+    log.info('ready', { dashboard: `http://${server.host}:${server.port}/dashboard` });
   } catch (err) {
-    console.error(`ctr-engine: models failed to warm up: ${(err as Error).message}`);
+    log.error(`models failed to warm up: ${(err as Error).message}`);
     await server.close();
     process.exit(1);
   }
@@ -61,7 +67,7 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
 /** Admin endpoints with no token on a reachable address: anyone on the network may set baselines. */
 export function warnIfAdminOpen(cfg: ServerConfig): void {
   if (cfg.adminToken !== undefined || LOOPBACK.test(cfg.host)) return;
-  console.error(`ctr-engine: !!! WARNING: HOST=${cfg.host} is reachable from other machines and ADMIN_TOKEN is unset: anyone who can reach this port can change baselines (POST /monitoring/baseline). Set ADMIN_TOKEN.`);
+  log.warn(`!!! WARNING: HOST=${cfg.host} is reachable from other machines and ADMIN_TOKEN is unset: anyone who can reach this port can change baselines (POST /monitoring/baseline). Set ADMIN_TOKEN.`);
 }
 
 /** The entry point's last line: anything thrown while starting exits 1 with its stack. */

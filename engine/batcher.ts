@@ -85,8 +85,6 @@ export class InFlightTask {
   }
 }
 
-const EXPIRED_QUEUED = 'the request deadline passed while it waited for a worker';
-const EXPIRED_IN_WORKER = 'the request deadline passed before inference finished';
 
 export class Batcher implements ReplySink<InFlightTask> {
   private readonly queues: ModelQueue[];
@@ -96,6 +94,9 @@ export class Batcher implements ReplySink<InFlightTask> {
   private nextModel = 0;
   private readonly sweepTimer: NodeJS.Timeout;
   private closed = false;
+  // Built once: the 504 says which limit was hit and how to change it.
+  private readonly lateWaiting: string;
+  private readonly lateRunning: string;
 
   constructor(
     registry: ModelRegistry,
@@ -103,6 +104,9 @@ export class Batcher implements ReplySink<InFlightTask> {
     private readonly opts: BatcherOptions,
   ) {
     this.queues = registry.models.map((m) => new ModelQueue(m));
+    const limit = `the request deadline (${opts.requestDeadlineMs} ms, REQUEST_DEADLINE_MS)`;
+    this.lateWaiting = `${limit} passed while it waited for a worker`;
+    this.lateRunning = `${limit} passed before inference finished`;
     pool.setSink(this);
     // A sweep rather than a timer per request: cheap, and it reaches rows
     // stuck in a queue or in a worker that never answers.
@@ -206,7 +210,7 @@ export class Batcher implements ReplySink<InFlightTask> {
       let r = 0;
       for (; r < src.rows && head.rows < max; r++) {
         const o = src.owners[r];
-        if (!o.done && now > o.deadline) o.fail('deadline_exceeded', EXPIRED_QUEUED);
+        if (!o.done && now > o.deadline) o.fail('deadline_exceeded', this.lateWaiting);
         if (o.done) continue;
         copyRow(src.features, r, head.features, head.rows, width);
         head.owners[head.rows] = o;
@@ -240,7 +244,7 @@ export class Batcher implements ReplySink<InFlightTask> {
     let out = 0;
     for (let r = 0; r < b.rows; r++) {
       const o = b.owners[r];
-      if (!o.done && now > o.deadline) o.fail('deadline_exceeded', EXPIRED_QUEUED);
+      if (!o.done && now > o.deadline) o.fail('deadline_exceeded', this.lateWaiting);
       if (o.done) continue;
       if (out !== r) {
         b.features.copyWithin(out * width, r * width, (r + 1) * width);
@@ -300,7 +304,7 @@ export class Batcher implements ReplySink<InFlightTask> {
           const o = b.owners[r];
           if (o.done) continue;
           // Past its deadline by the time the worker answered: 504, not a late 200.
-          if (now > o.deadline) o.fail('deadline_exceeded', EXPIRED_IN_WORKER);
+          if (now > o.deadline) o.fail('deadline_exceeded', this.lateRunning);
           else o.deliver(b.slots[r], ctr[r], model);
         }
       }
@@ -342,7 +346,7 @@ export class Batcher implements ReplySink<InFlightTask> {
       // that has time left means the rest have too.
       if (o.done) continue;
       if (now <= o.deadline) return;
-      o.fail('deadline_exceeded', EXPIRED_IN_WORKER);
+      o.fail('deadline_exceeded', this.lateRunning);
     }
   }
 

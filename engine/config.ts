@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logger.js';
 
 /** The project root: the nearest folder above this module (src or dist/) holding package.json. */
 export function projectRoot(): string {
@@ -76,6 +77,11 @@ export interface ServerConfig {
   inferenceBackend: InferenceBackend;
   /** uWebSockets.js, the node:http front end (native-free-ts/), or uWS with a fallback when a native addon cannot load. */
   frontEnd: FrontEnd;
+  /** text: "ctr-engine: …" lines; json: one JSON object per line. */
+  logFormat: LogFormat;
+  logLevel: LogLevel;
+  /** Alerts raised/cleared and health changes are POSTed here (engine/alert_webhook.ts); unset → off. */
+  alertWebhookUrl: string | undefined;
 }
 
 export const INFERENCE_BACKENDS = ['ort', 'ts'] as const;
@@ -139,6 +145,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'streamMaxConnections', env: 'STREAM_MAX_CONNECTIONS', flag: '--stream-max-connections', kind: 'int', min: 1, max: 1_000_000, help: 'open WS /monitoring/stream connections, at most (503 past it)', default: () => 256 },
   { key: 'maxInflightBodyBytes', env: 'MAX_INFLIGHT_BODY_BYTES', flag: '--max-inflight-body-bytes', kind: 'int', min: 1024, max: 2 ** 40, help: 'request body bytes being buffered, all requests together, at most (503 past it)', default: () => 256 * 1024 * 1024 },
   { key: 'discardBodyBytes', env: 'DISCARD_BODY_BYTES', flag: '--discard-body-bytes', kind: 'int', min: 0, max: 2 ** 40, help: 'after a 413, read and drop up to this many body bytes so the client sees the 413', default: () => 64 * 1024 * 1024 },
+  { key: 'logFormat', env: 'LOG_FORMAT', flag: '--log-format', kind: 'choice', choices: LOG_FORMATS, help: 'text ("ctr-engine: …" lines) or json (one object per line)', default: () => 'text' },
+  { key: 'logLevel', env: 'LOG_LEVEL', flag: '--log-level', kind: 'choice', choices: LOG_LEVELS, help: 'least severe level logged', default: () => 'info' },
+  { key: 'alertWebhookUrl', env: 'ALERT_WEBHOOK_URL', flag: '--alert-webhook-url', kind: 'string', secret: true, help: 'POST alerts and health changes here (Slack/Alertmanager JSON)', default: () => undefined },
   { key: 'shutdownDeadlineMs', env: 'SHUTDOWN_DEADLINE_MS', flag: '--shutdown-deadline-ms', kind: 'int', min: 0, max: 600_000, help: 'graceful shutdown waits this long for the final flush', default: () => 5000 },
 ];
 
@@ -219,13 +228,33 @@ export function loadConfig(
   return cfg as unknown as ServerConfig;
 }
 
-/** One line per option, secrets masked: printed once at start-up. */
+/** The value as the start-up table shows it: secrets masked, URLs without credentials. */
+function shownValue(o: OptionSpec, v: unknown): string {
+  if (v === undefined) return '(unset)';
+  if (o.key === 'alertWebhookUrl' && typeof v === 'string') {
+    // A webhook URL is a credential (Slack's path is the secret): show where it goes, not the path.
+    try {
+      const u = new URL(v);
+      return `${u.protocol}//${u.host}/… (set)`;
+    } catch {
+      return '(set)';
+    }
+  }
+  if (o.secret) return '(set)';
+  // MLflow URIs may carry credentials (https://user:pass@host)
+  if (o.key === 'mlflowTrackingUri' && typeof v === 'string') return v.replace(/\/\/[^/@]*@/, '//***@');
+  if (o.kind === 'weights') {
+    const entries = Object.entries(v as Record<string, number>);
+    return entries.length === 0 ? '(equal over the loaded models)' : entries.map(([k, w]) => `${k}=${w}`).join(',');
+  }
+  if (Array.isArray(v)) return v.join(',');
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+/** One line per option, aligned: name, value, what it does; secrets masked. Printed once at start-up. */
 export function describeConfig(cfg: ServerConfig): string {
-  return OPTIONS.map((o) => {
-    const v = cfg[o.key];
-    const shown = o.secret ? (v === undefined ? '(unset)' : '(set)') : v === undefined ? '(unset)' : typeof v === 'object' ? JSON.stringify(v) : String(v);
-    // MLflow URIs may carry credentials (https://user:pass@host)
-    if (o.key === 'mlflowTrackingUri' && typeof v === 'string') return `  ${o.env.padEnd(26)} ${v.replace(/\/\/[^/@]*@/, '//***@')}`;
-    return `  ${o.env.padEnd(26)} ${shown}`;
-  }).join('\n');
+  const rows = OPTIONS.map((o) => [o.env, shownValue(o, cfg[o.key]), o.help]);
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.min(40, Math.max(...rows.map((r) => r[1].length)));
+  return rows.map(([env, value, help]) => `  ${env.padEnd(w0)}  ${value.padEnd(w1)}  ${help}`).join('\n');
 }

@@ -13,6 +13,9 @@ import type { InferenceBackendRef } from './inference_backend.js';
 import { InferencePool } from './inference_pool.js';
 import { loadModelRegistry, type ModelRegistry } from './model_registry.js';
 import type { ServingObserver } from './serving_observer.js';
+import { AlertWebhook } from './alert_webhook.js';
+import { logger } from './logger.js';
+import { watchOperatorEvents } from './operator_events.js';
 import { createMainRecorder, createTelemetry, releaseWorkerShard, type ErrorCode as TelemetryCode } from './telemetry/index.js';
 
 /** What /ready and /models read. */
@@ -120,8 +123,11 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
     throw new Error(`models failed to warm up: ${(err as Error).message}`);
   }
   let monitor: Monitor;
+  const monitorLog = logger('monitor');
   try {
     monitor = await startMonitor({
+      onInfo: (m) => monitorLog.info(m),
+      onWarning: (m) => monitorLog.warn(m),
       buffers: telemetry,
       models: registry.models.map((m) => ({ name: m.name, version: m.version })),
       tickMs: cfg.monitorTickMs,
@@ -160,6 +166,10 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
   const state: ServingState = { ready: true, draining: false, startedAt: Date.now(), workersAlive: () => pool.threadsAlive };
   reportWorkers();
   const ready = Promise.resolve();
+  // Alerts and health changes: a log line each, and the webhook when configured (off: no listener cost beyond a tick's compare).
+  const alertsLog = logger('alerts');
+  const webhook = cfg.alertWebhookUrl === undefined ? null : new AlertWebhook(cfg.alertWebhookUrl, { log: alertsLog });
+  const operatorEvents = watchOperatorEvents(monitor, alertsLog, webhook, ready);
   let closed = false;
   return {
     cfg, registry, router, batcher, pool, monitor, observer, state, ready,
@@ -167,6 +177,8 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
       if (closed) return;
       closed = true;
       state.ready = false;
+      // Workers stopping is not news: stop reporting now; queued webhook posts go on meanwhile, within a bound.
+      const eventsClosed = operatorEvents.close(Math.min(2000, cfg.shutdownDeadlineMs));
       await batcher.close();
       // The final tick and MLflow flush (runs FINISHED, or FAILED when the
       // start failed, within the deadline) before the pool closes: the last
@@ -174,6 +186,7 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
       // healthy), not a pool already gone.
       await monitor.close({ deadlineMs: cfg.shutdownDeadlineMs, failed: opts.failed });
       await pool.close();
+      await eventsClosed;
     },
   };
 }

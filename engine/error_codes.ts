@@ -6,6 +6,8 @@ export const ERROR_STATUS = {
   not_found: 404,
   model_not_found: 404,
   method_not_allowed: 405,
+  /** A plain GET of the WebSocket stream's URL. */
+  upgrade_required: 426,
   payload_too_large: 413,
   unsupported_media_type: 415,
   inference_failed: 500,

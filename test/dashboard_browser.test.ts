@@ -109,6 +109,9 @@ test('dashboard: connects, charts fill, a drift alert shows, no console errors, 
     await page.waitForSelector('#alert-list li.alert[data-model="xgboost"][data-kind="drift"]', { timeout: 5000 });
     await page.waitForSelector('article.model[data-model="xgboost"] .pill.sev-high');
     assert.match(await page.locator('#event-list').textContent() ?? '', /xgboost drift: none → high/);
+    // The alert list and the model's pill say the same thing: a warning alert for high drift.
+    assert.match(await page.locator('#alert-list li.alert[data-model="xgboost"][data-kind="drift"] .pill').textContent() ?? '', /warning · drift high/);
+    assert.match(await page.locator('article.model[data-model="xgboost"] .pill.sev-high').first().textContent() ?? '', /drift high · warning alert/);
     await sleep(2500); // a few more points after the change, for the screenshot
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard_synthetic.png') });

@@ -207,7 +207,7 @@ describe('FRONT_END: choosing and falling back', () => {
     const cfg = loadConfig({}, []);
     assert.equal(cfg.inferenceBackend, 'ort');
     assert.equal(cfg.frontEnd, 'uws');
-    assert.match(describeConfig(cfg), /INFERENCE_BACKEND\s+ort\n\s+FRONT_END\s+uws/);
+    assert.match(describeConfig(cfg), /INFERENCE_BACKEND\s+ort\s.*\n\s+FRONT_END\s+uws\s/);
     const nativeFree = loadConfig({}, [], { inferenceBackend: 'ts' });
     assert.equal(nativeFree.inferenceBackend, 'ts');
     assert.equal(loadConfig({ INFERENCE_BACKEND: 'ORT' }, [], { inferenceBackend: 'ts' }).inferenceBackend, 'ort', 'the environment wins over an entry point default');

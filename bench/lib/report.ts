@@ -78,5 +78,6 @@ export function describeOne(label: string, r: LoadResult): string {
       `${(e2e.within1ms * 100).toFixed(1)} % within 1 ms; p99 of${p99('queue_wait')}${p99('inference')} ms`);
   }
   lines.push(`generator: ${r.generator.note}`);
+  if (r.generator.bottleneck) lines.push('(!gen): the load generator itself was saturated in this run, so these figures understate the server.');
   return lines.join('\n');
 }

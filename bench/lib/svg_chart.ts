@@ -38,7 +38,9 @@ export function renderChart(c: ChartSpec): string {
   const L = 70, R = 230, T = 40, B = 55;
   const pw = W - L - R, ph = H - T - B;
   const pts = c.series.flatMap((s) => s.points).filter((p) => p.y > 0 && Number.isFinite(p.y));
-  const xMax = Math.max(1, ...pts.map((p) => p.x)) * 1.05;
+  // One load level only: no lines to draw, so the point sits mid-axis and each series gets a labelled marker of its own (below).
+  const single = new Set(pts.map((p) => p.x)).size === 1;
+  const xMax = single ? Math.max(1, pts[0].x) * 2 : Math.max(1, ...pts.map((p) => p.x)) * 1.05;
   const ys = [...pts.map((p) => p.y), ...(c.hlines ?? []).map((h) => h.y)];
   const yLo = 10 ** Math.floor(Math.log10(Math.max(1e-3, Math.min(...ys, 1))));
   const yHi = 10 ** Math.ceil(Math.log10(Math.max(...ys, 1)));
@@ -66,7 +68,16 @@ export function renderChart(c: ChartSpec): string {
   }
   c.series.forEach((s, i) => {
     const p = s.points.filter((q) => q.y > 0).sort((a, b) => a.x - b.x);
-    if (p.length > 0) {
+    if (single && p.length > 0) {
+      // Side by side around the load level, a short bar per series and its value, so overlapping dots stay readable.
+      const n = c.series.length;
+      const cx = sx(p[0].x) + (i - (n - 1) / 2) * Math.min(40, pw / (2 * n));
+      for (const q of p) {
+        const y = sy(q.y).toFixed(1);
+        o.push(`<line x1="${(cx - 12).toFixed(1)}" y1="${y}" x2="${(cx + 12).toFixed(1)}" y2="${y}" stroke="${s.color}" stroke-width="3"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
+        o.push(`<text x="${(cx + 14).toFixed(1)}" y="${(sy(q.y) + 4).toFixed(1)}" fill="${s.color}" font-size="10">${q.y >= 10 ? q.y.toFixed(0) : q.y.toPrecision(2)}</text>`);
+      }
+    } else if (p.length > 0) {
       const d = p.map((q, j) => `${j === 0 ? 'M' : 'L'}${sx(q.x).toFixed(1)},${sy(q.y).toFixed(1)}`).join(' ');
       o.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
       for (const q of p) o.push(`<circle cx="${sx(q.x).toFixed(1)}" cy="${sy(q.y).toFixed(1)}" r="2.5" fill="${s.color}"/>`);

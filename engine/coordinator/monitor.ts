@@ -206,6 +206,13 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
           if (msg.body) p?.resolve(msg.body);
           else p?.reject(new Error(msg.error ?? 'no histograms'));
         } else if (msg.type === 'closed') {
+          // The operator's confirmation that shutdown lost nothing (or how much it lost).
+          const m = msg.mlflow;
+          if (m) {
+            const line = `final MLflow flush done: ${m.delivered} batches delivered, ${m.pending} pending, ${m.dropped} dropped (${m.backend}, experiment ${m.experimentName})`;
+            if (m.pending > 0 || m.dropped > 0) warn(line);
+            else info(line);
+          }
           onClosed?.();
         } else if (msg.type === 'info') {
           info(msg.message);

@@ -92,14 +92,26 @@ export function describeRequestErrors(name: string, start: (env: Record<string, 
       assertError(await client.request('POST', '/predict_ctr', { body: big, headers: { 'content-type': 'application/json' } }), 413, 'payload_too_large');
     });
 
-    test('wrong media type → 415 unsupported_media_type', async () => {
-      for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
+    test('wrong media type → 415 unsupported_media_type, naming the types that work', async () => {
+      for (const type of ['application/xml', 'image/png']) {
         const r = await client.request('POST', '/predict_ctr', { body: JSON.stringify(GOOD), headers: { 'content-type': type } });
         assertError(r, 415, 'unsupported_media_type');
+        assert.match(r.body.error.message, /application\/json.*application\/msgpack/);
       }
       // parameters on the JSON type are fine
       const ok = await client.request('POST', '/predict_ctr', { body: JSON.stringify(GOOD), headers: { 'content-type': 'application/json; charset=utf-8' } });
       assert.equal(ok.status, 200);
+    });
+
+    test('JSON sent as text/plain or a form type (curl -d) is read as JSON; a real form body is a 400 saying why', async () => {
+      for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'text/plain; charset=utf-8']) {
+        const r = await client.request('POST', '/predict_ctr', { body: JSON.stringify(GOOD), headers: { 'content-type': type } });
+        assert.equal(r.status, 200, `${type}: ${r.raw}`);
+        assert.equal(typeof r.body.ctr, 'number');
+      }
+      const form = await client.request('POST', '/predict_ctr', { body: 'user_id=u1&ad_id=a1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      assertError(form, 400, 'invalid_request', 'body');
+      assert.match(form.body.error.message, /read as JSON/);
     });
 
     test('batch envelope and items are validated, naming the item', async () => {

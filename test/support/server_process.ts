@@ -49,7 +49,7 @@ export async function startServerProcess(env: Record<string, string> = {}, timeo
     }, timeoutMs);
     const check = () => {
       const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-      if (m && out.includes('ctr-engine: ready')) {
+      if (m && (out.includes('ctr-engine: ready') || out.includes('"msg":"ready"'))) {
         clearTimeout(timer);
         resolve(Number(m[1]));
       }

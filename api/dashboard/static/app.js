@@ -246,10 +246,11 @@
       view.rpsChart = makeChart(charts, 'requests/s', [{ label: 'req/s', stroke: color, width: 2, fill: color + '22' }], { y: fmtNum });
       var latSeries = [];
       STAGES.forEach(function (st) {
-        latSeries.push({ label: st.label + ' p50', stroke: st.color, width: 1.5, dash: [4, 3] });
-        latSeries.push({ label: st.label + ' p99', stroke: st.color, width: 2 });
+        // Told apart by more than the dash: p50 thin with wide gaps, p99 thick and solid.
+        latSeries.push({ label: st.label + ' p50', stroke: st.color, width: 1, dash: [3, 6] });
+        latSeries.push({ label: st.label + ' p99', stroke: st.color, width: 3 });
       });
-      view.latChart = makeChart(charts, 'latency by stage, ms (p50 dashed, p99 solid)', latSeries, { y: fmtNum });
+      view.latChart = makeChart(charts, 'latency by stage, ms (p50 thin dashed, p99 thick solid)', latSeries, { y: fmtNum });
       view.errChart = makeChart(charts, 'error rate, %', [{ label: 'errors %', stroke: '#d2342c', width: 2, fill: '#d2342c18' }], { y: fmtNum, min0: true });
       view.meanChart = makeChart(charts, 'prediction mean vs baseline band', [
         { label: 'mean', stroke: color, width: 2 },
@@ -334,7 +335,8 @@
     var psiLevel = psi && psi.severity === 'high' ? { status: 'fail' } : psi && psi.severity === 'medium' ? { status: 'warn' } : null;
     setKpi(v.tiles.psi, psi && psi.statistic !== null ? psi.statistic.toFixed(3) : '–', '', psiLevel);
     v.tiles.psi.tile.title = psi ? psi.detail : 'PSI needs a baseline captured from traffic';
-    setPill(v.drift, 'sev-' + m.drift.severity, 'drift ' + m.drift.severity);
+    v.driftSeverity = m.drift.severity;
+    setPill(v.drift, 'sev-' + m.drift.severity, 'drift ' + m.drift.severity + (m.drift.severity !== 'none' ? ' · warning alert' : ''));
     setPill(v.health, 'status-' + h.status, h.status);
     v.checks.textContent = m.drift.baseline
       ? 'baseline ' + m.drift.baseline.mean_prediction.toFixed(4) + ' ± ' + m.drift.baseline.std_prediction.toFixed(4) +
@@ -438,7 +440,9 @@
       var li = el('li', 'alert');
       li.dataset.model = a.model;
       li.dataset.kind = a.kind;
-      li.appendChild(el('span', 'pill sev-' + a.severity, a.severity));
+      // A drift alert is a warning whatever the drift's own severity; say both, as the model's pill does.
+      var driftSev = a.kind === 'drift' && state.models[a.model] ? state.models[a.model].driftSeverity : null;
+      li.appendChild(el('span', 'pill sev-' + a.severity, a.severity + (driftSev && driftSev !== 'none' ? ' · drift ' + driftSev : '')));
       li.appendChild(el('b', '', a.model));
       li.appendChild(el('span', '', a.kind.replace('_', ' ')));
       li.appendChild(el('span', 'msg', a.message));
