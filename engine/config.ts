@@ -63,6 +63,16 @@ export interface ServerConfig {
   streamSlowCloseAfterSkips: number;
   /** Who runs the models in the workers: onnxruntime-node, or the pure-TypeScript evaluator (native-free-ts/). */
   inferenceBackend: InferenceBackend;
+  /** Predictions held for click feedback at once (the label ring); 0 turns POST /feedback and quality figures off. */
+  labelCapacity: number;
+  /** How long after a prediction its click still counts; afterwards it is a non-click (or dropped) and a click is late. */
+  labelWindowS: number;
+  /** An impression with no click by the end of its window counts as a non-click. */
+  labelImplicitNonclicks: boolean;
+  /** Labels a model version needs in the calibration window before the check judges it. */
+  calibrationMinLabels: number;
+  /** The calibration check warns when observed/predicted CTR is off by more than this (0.25: outside 0.8–1.25) and its 95 % interval excludes 1. */
+  calibrationTolerance: number;
   /** uWebSockets.js, the node:http front end (native-free-ts/), or uWS with a fallback when a native addon cannot load. */
   frontEnd: FrontEnd;
 }
@@ -122,6 +132,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'streamSlowCloseAfterSkips', env: 'STREAM_SLOW_CLOSE_AFTER_SKIPS', flag: '--stream-slow-close-after-skips', kind: 'int', min: 1, max: 1_000_000, help: 'skipped frames in a row before a stuck client is closed', default: () => 10 },
   { key: 'inferenceBackend', env: 'INFERENCE_BACKEND', flag: '--inference-backend', kind: 'choice', choices: INFERENCE_BACKENDS, help: 'ort (onnxruntime-node) or ts (pure TypeScript evaluator)', default: () => 'ort' },
   { key: 'frontEnd', env: 'FRONT_END', flag: '--front-end', kind: 'choice', choices: FRONT_ENDS, help: 'uws, native-free (node:http) or auto (uws, falling back when a native addon cannot load)', default: () => 'uws' },
+  { key: 'labelCapacity', env: 'LABEL_CAPACITY', flag: '--label-capacity', kind: 'int', min: 0, max: 1 << 27, help: 'predictions held for click feedback (≥ peak predictions/s × LABEL_WINDOW_S; 32 bytes each); 0: feedback off', default: () => 1 << 20 },
+  { key: 'labelWindowS', env: 'LABEL_WINDOW_S', flag: '--label-window-s', kind: 'number', min: 0.01, max: 7 * 86_400, help: 'seconds after a prediction within which its click counts', default: () => 300 },
+  { key: 'labelImplicitNonclicks', env: 'LABEL_IMPLICIT_NONCLICKS', flag: '--label-implicit-nonclicks', kind: 'bool', help: 'no click by the end of the label window counts as a non-click', default: () => true },
+  { key: 'calibrationMinLabels', env: 'CALIBRATION_MIN_LABELS', flag: '--calibration-min-labels', kind: 'int', min: 1, max: 1e9, help: 'labels a model version needs before the calibration check judges it', default: () => 1000 },
+  { key: 'calibrationTolerance', env: 'CALIBRATION_TOLERANCE', flag: '--calibration-tolerance', kind: 'number', min: 0, max: 100, help: 'calibration check warns when observed/predicted CTR is off by more than this factor', default: () => 0.25 },
   { key: 'shutdownDeadlineMs', env: 'SHUTDOWN_DEADLINE_MS', flag: '--shutdown-deadline-ms', kind: 'int', min: 0, max: 600_000, help: 'graceful shutdown waits this long for the final flush', default: () => 5000 },
 ];
 

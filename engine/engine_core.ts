@@ -11,6 +11,8 @@ import { projectRoot, type ServerConfig } from './config.js';
 import { startMonitor, type Monitor } from './coordinator/index.js';
 import type { InferenceBackendRef } from './inference_backend.js';
 import { InferencePool } from './inference_pool.js';
+import { PredictionLog } from './labels/prediction_log.js';
+import { createQualityBuffers } from './labels/quality_layout.js';
 import { loadModelRegistry, type ModelRegistry } from './model_registry.js';
 import type { ServingObserver } from './serving_observer.js';
 import { createMainRecorder, createTelemetry, releaseWorkerShard, type ErrorCode as TelemetryCode } from './telemetry/index.js';
@@ -31,6 +33,8 @@ export interface EngineCore {
   pool: InferencePool<InFlightTask>;
   monitor: Monitor;
   observer: ServingObserver;
+  /** Recent predictions awaiting click feedback (POST /feedback); null when LABEL_CAPACITY is 0. */
+  labels: PredictionLog | null;
   state: ServingState;
   /** Resolves once every worker has run every model once (state.ready is set by then). */
   ready: Promise<void>;
@@ -67,6 +71,8 @@ export function runParams(cfg: ServerConfig): Record<string, string> {
     latency_objective_ms: String(cfg.latencyObjectiveMs), error_rate_degraded: String(cfg.errorRateDegraded),
     error_rate_unhealthy: String(cfg.errorRateUnhealthy), mlflow_flush_interval_ms: String(cfg.mlflowFlushIntervalMs),
     inference_backend: cfg.inferenceBackend, front_end: cfg.frontEnd,
+    label_capacity: String(cfg.labelCapacity), label_window_s: String(cfg.labelWindowS), label_implicit_nonclicks: String(cfg.labelImplicitNonclicks),
+    calibration_min_labels: String(cfg.calibrationMinLabels), calibration_tolerance: String(cfg.calibrationTolerance),
   };
 }
 
@@ -81,7 +87,17 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
     rowsServed: (model, rows, e2eMs) => recorder.recordSuccess(model, e2eMs * 1000, rows),
     requestFailed: (model, code, rows) => recorder.countError(model, code as TelemetryCode, rows),
   };
+  // Click labels: the ring of recent predictions lives here (main thread), the counts it joins go to a shared block the coordinator reads.
+  const quality = cfg.labelCapacity > 0 ? createQualityBuffers(registry.models.map((m) => m.name)) : null;
+  const labels = quality === null ? null : new PredictionLog(quality, registry.models.map((m) => m.version), {
+    capacity: cfg.labelCapacity, windowMs: cfg.labelWindowS * 1000, implicitNonclicks: cfg.labelImplicitNonclicks,
+  });
   const monitor = await startMonitor({
+    labels: quality === null ? null : {
+      buffers: quality, windowMs: labels!.windowMs, capacity: labels!.capacity, ringBytes: labels!.bytes,
+      implicitNonclicks: labels!.implicitNonclicks, versions: labels!.versions.map((v) => [...v]),
+    },
+    calibration: { minLabels: cfg.calibrationMinLabels, tolerance: cfg.calibrationTolerance },
     buffers: telemetry,
     models: registry.models.map((m) => ({ name: m.name, version: m.version })),
     tickMs: cfg.monitorTickMs,
@@ -101,6 +117,7 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
       engineVersion: engineVersion(),
     },
   });
+  if (labels) labels.onNewVersion = (m, slot, version) => monitor.setLabelVersion(m, slot, version);
   const pool = new InferencePool<InFlightTask>(registry, {
     workers: cfg.workers,
     tasksPerWorker: cfg.tasksPerWorker,
@@ -129,13 +146,14 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
   ready.catch(() => {});
   let closed = false;
   return {
-    cfg, registry, router, batcher, pool, monitor, observer, state, ready,
+    cfg, registry, router, batcher, pool, monitor, observer, labels, state, ready,
     async close() {
       if (closed) return;
       closed = true;
       state.ready = false;
       await batcher.close();
       await pool.close();
+      labels?.close();
       // A final tick and MLflow flush, runs FINISHED, within the deadline.
       await monitor.close({ deadlineMs: cfg.shutdownDeadlineMs });
     },

@@ -8,7 +8,8 @@ import { ShardReader, type ReadStats } from '../telemetry/reader.js';
 import { stdDev } from '../telemetry/welford.js';
 import { loadBaselines, saveBaselines, validateBaseline, type BaselineOutcome } from './baseline.js';
 import { DEFAULT_DRIFT, computeDrift, quantileGroups, type DriftConfig, type DriftInput } from './drift.js';
-import { AlertTracker, DEFAULT_HEALTH, modelHealth, worstStatus, type HealthConfig } from './health.js';
+import { AlertTracker, DEFAULT_HEALTH, calibrationCheck, modelHealth, worstStatus, type HealthConfig } from './health.js';
+import { QualityTracker, type CalibrationConfig, type LabelOptions } from './quality.js';
 import { mlflowCheck, newLossTracker, type MlflowStatus } from './mlflow_metrics.js';
 import type { Baseline, HealthCheck, ModelHealth, ModelSnapshot, Snapshot, StatsBlock } from './snapshot.js';
 import { errorsOf, latencyOf, promOf, statsOf } from './stats.js';
@@ -38,7 +39,13 @@ export interface CoordinatorOptions {
   baselines?: Record<string, Baseline>;
   /** The pool's last report of its workers (a restarted thread). */
   workersReported?: { alive: number; expected: number };
+  /** Click labels joined on the main thread (engine/labels/); omitted → no quality figures. */
+  labels?: LabelOptions | null;
+  /** The calibration health check; window defaults to the longest window. */
+  calibration?: Partial<CalibrationConfig>;
 }
+
+export const DEFAULT_CALIBRATION: Omit<CalibrationConfig, 'window'> = { minLabels: 1000, tolerance: 0.25 };
 
 export const windowName = (ms: number): string =>
   ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`;
@@ -66,6 +73,8 @@ export class Coordinator {
   #seq = 0;
   #lastNow: number;
   readonly #mlflowLoss = newLossTracker();
+  readonly #quality: QualityTracker | null;
+  readonly calibration: CalibrationConfig;
   /** Set by the thread when MLflow logging is on: the sink's state, read at every tick. */
   mlflowStatus: (() => MlflowStatus) | null = null;
   readonly warnings: string[] = [];
@@ -93,6 +102,11 @@ export class Coordinator {
     const longest = Math.max(...this.windowsMs);
     const step = opts.ringStepMs ?? Math.max(this.tickMs, Math.min(...this.windowsMs) / 12);
     this.#ring = new StepRing(longest, positive(step, 'ringStepMs'));
+    this.#quality = opts.labels ? new QualityTracker(opts.labels, longest, step, now) : null;
+    this.calibration = { ...DEFAULT_CALIBRATION, window: this.windowNames[this.windowNames.length - 1], ...opts.calibration };
+    if (this.calibration.window !== 'lifetime' && !this.windowNames.includes(this.calibration.window)) {
+      throw new TypeError(`monitor: calibration window "${this.calibration.window}" is not one of ${this.windowNames.join(', ')}, lifetime`);
+    }
     this.#start = now;
     this.#lastNow = now;
     // Windows start at zero: traffic before the first tick belongs to them.
@@ -125,6 +139,7 @@ export class Coordinator {
     if (this.#reader) mergeShards(this.#reader, this.#totals);
     this.#lastNow = now;
     this.#ring.maybePush(now, this.#totals);
+    this.#quality?.tick(now);
     const nowIso = new Date(now).toISOString();
     const workers = this.#workers();
     const models: Record<string, ModelSnapshot> = {};
@@ -149,9 +164,11 @@ export class Coordinator {
       const lifetime = statsOf(total, Math.max((now - this.#start) / 1000, 0.001), this.#lastUpdated[m]);
       lifetime.requests_per_minute = windows[this.windowNames[0]].requests_per_minute;
       const drift = computeDrift(name, driftInput!, this.#baselines.get(name) ?? null, this.drift, new Date(now));
-      const h = modelHealth(windows[this.health.window], drift, workers, this.health);
+      const quality = this.#quality?.model(m, now, this.windowsMs, this.windowNames);
+      const h = modelHealth(windows[this.health.window], drift, workers, this.health, quality ? [calibrationCheck(quality, this.calibration)] : []);
       health[name] = h;
       models[name] = { name, version: this.#versions[m], lifetime, windows, drift, health: h, prometheus: promOf(total) };
+      if (quality) models[name].quality = quality;
     });
     const mlflow = this.mlflowStatus?.() ?? null;
     const checks: { mlflow?: HealthCheck } = {};
@@ -179,7 +196,13 @@ export class Coordinator {
       reader: { ...read, tick_cost_ms: performance.now() - t0 },
       monitoring_enabled: this.#buffers.enabled,
       mlflow,
+      feedback: this.#quality?.feedback() ?? null,
     };
+  }
+
+  /** A version named by model/model_version feedback took a slot (from the main thread). */
+  setLabelVersion(model: number, slot: number, version: string): void {
+    this.#quality?.setVersion(model, slot, version);
   }
 
   setBaseline(model: string, input: unknown, now = Date.now()): BaselineOutcome {

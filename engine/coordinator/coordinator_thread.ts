@@ -105,6 +105,9 @@ port.on('message', (msg: ToThread) => {
     case 'workers':
       coordinator.setWorkers(msg.alive, msg.expected);
       break;
+    case 'labelVersion':
+      coordinator.setLabelVersion(msg.model, msg.slot, msg.version);
+      break;
     case 'close':
       closing = true;
       void shutdown(msg.deadlineMs);

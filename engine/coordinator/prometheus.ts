@@ -67,8 +67,48 @@ export function prometheusText(s: Snapshot): string {
   out.push(`ctr_workers_expected ${s.workers.expected}`);
   family('ctr_alerts_active', 'gauge', 'Active monitoring alerts.');
   out.push(`ctr_alerts_active ${s.health.alerts.length}`);
+  if (s.feedback) qualityFamilies(s, models, family, out);
   if (s.mlflow) mlflowFamilies(s.mlflow, family, out);
   return out.join('\n') + '\n';
+}
+
+/** Feedback outcomes and label-based quality per model and version (lifetime and windows), per variant (lifetime). */
+function qualityFamilies(s: Snapshot, models: Snapshot['models'][string][], family: (n: string, t: string, h: string) => void, out: string[]): void {
+  const f = s.feedback!;
+  family('ctr_feedback_total', 'counter', 'Feedback items and label outcomes (received, joined, unknown, duplicate, expired, late_clicks, implicit_nonclicks, …).');
+  for (const [k, v] of Object.entries(f.counters)) out.push(`ctr_feedback_total{outcome="${k}"} ${num(v)}`);
+  family('ctr_label_ring_capacity', 'gauge', 'Predictions the label ring holds at once.');
+  out.push(`ctr_label_ring_capacity ${f.capacity}`);
+  family('ctr_label_ring_bytes', 'gauge', 'Bytes of the label ring and its hash table (fixed).');
+  out.push(`ctr_label_ring_bytes ${f.ring_bytes}`);
+  const metrics = [
+    ['ctr_quality_labelled', 'Labelled impressions in the window.', 'labelled'],
+    ['ctr_quality_observed_ctr', 'Observed CTR of labelled impressions.', 'observed_ctr'],
+    ['ctr_quality_mean_predicted_ctr', 'Mean predicted CTR of labelled impressions.', 'mean_predicted_ctr'],
+    ['ctr_quality_calibration_ratio', 'Observed over mean predicted CTR (1 is calibrated).', 'calibration_ratio'],
+    ['ctr_quality_log_loss', 'Mean log loss of labelled impressions.', 'log_loss'],
+    ['ctr_quality_brier', 'Brier score of labelled impressions.', 'brier'],
+    ['ctr_quality_auc', 'AUC over predicted-CTR buckets.', 'auc'],
+    ['ctr_quality_ece', 'Expected calibration error over equal-count groups.', 'ece'],
+  ] as const;
+  for (const [name, help, key] of metrics) {
+    family(name, 'gauge', help);
+    for (const m of models) {
+      const q = m.quality;
+      if (!q) continue;
+      for (const [w, g] of [['lifetime', q.lifetime] as const, ...Object.entries(q.windows)]) {
+        const v = g[key];
+        if (v !== null) out.push(`${name}{model="${esc(m.name)}",version="",variant="",window="${w}"} ${num(v)}`);
+        for (const [ver, b] of Object.entries(g.by_version)) {
+          if (b[key] !== null) out.push(`${name}{model="${esc(m.name)}",version="${esc(ver)}",variant="",window="${w}"} ${num(b[key]!)}`);
+        }
+        if (w !== 'lifetime') continue;
+        for (const [variant, b] of Object.entries(g.by_variant)) {
+          if (b[key] !== null) out.push(`${name}{model="${esc(m.name)}",version="",variant="${variant}",window="${w}"} ${num(b[key]!)}`);
+        }
+      }
+    }
+  }
 }
 
 /** MLflow sink families; only present when MLflow logging is on. */

@@ -8,6 +8,8 @@ export type ToThread =
   | { type: 'setBaseline'; id: number; model: string; input: unknown }
   | { type: 'capture'; id: number; model: string; window?: string }
   | { type: 'workers'; alive: number; expected: number }
+  /** Feedback named a new model version: its label slot. */
+  | { type: 'labelVersion'; model: number; slot: number; version: string }
   /** Final tick, final MLflow flush, runs FINISHED within deadlineMs; then 'closed' and the thread ends. */
   | { type: 'close'; deadlineMs: number };
 

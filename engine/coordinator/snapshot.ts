@@ -3,6 +3,7 @@
 // body builders.
 import type { ErrorCode } from '../telemetry/layout.js';
 import type { MlflowSinkStats } from '../mlflow/index.js';
+import type { FeedbackStats, ModelQuality } from './quality.js';
 
 /** The MLflow sink as the snapshot reports it. */
 export interface MlflowStatus extends MlflowSinkStats {
@@ -95,7 +96,7 @@ export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
 export type CheckStatus = 'pass' | 'warn' | 'fail';
 
 export interface HealthCheck {
-  name: 'error_rate' | 'latency_p99' | 'drift' | 'workers' | 'mlflow';
+  name: 'error_rate' | 'latency_p99' | 'drift' | 'workers' | 'mlflow' | 'calibration';
   status: CheckStatus;
   value: number | string | null;
   threshold: Record<string, number | string>;
@@ -126,6 +127,8 @@ export interface ModelSnapshot {
   drift: DriftReport;
   health: ModelHealth;
   prometheus: { stages: Record<'queue_wait' | 'inference' | 'end_to_end', PromHistogram>; batch_size: PromHistogram };
+  /** Label-based quality (POST /feedback joined to predictions); absent when labels are off. */
+  quality?: ModelQuality;
 }
 
 export interface Snapshot {
@@ -156,4 +159,6 @@ export interface Snapshot {
   monitoring_enabled: boolean;
   /** The MLflow sink's state (null when MLflow logging is off). */
   mlflow: MlflowStatus | null;
+  /** Feedback counters and the label ring's size; null when labels are off. */
+  feedback?: FeedbackStats | null;
 }
