@@ -5,6 +5,7 @@
 // version that predicts twice the CTR is flagged by the calibration check.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { startServerProcess, type ServerProcess } from './support/server_process.js';
 import { TestClient } from './support/http_client.js';
 import { loadLabelledImpressions, offlineQuality } from './support/labelled_traffic.js';
@@ -141,6 +142,26 @@ describe('feedback joined to predictions (LABEL_WINDOW_S=600)', () => {
     assert.equal(s.feedback.counters.duplicate, before.feedback.counters.duplicate + 10);
     assert.equal(s.models.xgboost.quality.lifetime.labelled, before.models.xgboost.quality.lifetime.labelled);
     assert.equal(s.models.xgboost.quality.lifetime.log_loss, before.models.xgboost.quality.lifetime.log_loss);
+  });
+
+  test('a flood of feedback for unknown ids leaves the label ring as it was and the server\'s RSS about flat', async () => {
+    const rssOf = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${srv.child.pid}/status`, 'utf8'))![1]) * 1024;
+    const post = async (from: number, posts: number) => {
+      for (let k = from; k < from + posts; k++) {
+        const feedback = Array.from({ length: 1000 }, (_, i) => ({ request_id: `flood-${k}-${i}`, clicked: (i & 1) === 0 }));
+        const r = await client.postJson('/feedback', { feedback });
+        assert.equal(r.body.unknown, 1000);
+      }
+    };
+    const s0 = await client.freshStats();
+    await post(0, 50); // warm-up: V8 sizes its heaps for the request garbage
+    const rss0 = rssOf();
+    await post(50, 250);
+    const s1 = await statsWhen(client, (x) => x.feedback.counters.unknown >= s0.feedback.counters.unknown + 300_000, 'flood counted');
+    for (const k of ['capacity', 'ring_bytes', 'shared_bytes'] as const) assert.equal(s1.feedback[k], s0.feedback[k], k);
+    assert.equal(s1.feedback.capacity, 65536);
+    const grown = rssOf() - rss0;
+    assert.ok(grown < 24 * 1024 * 1024, `server RSS grew ${(grown / 1048576).toFixed(1)} MB over 250 000 unknown ids`);
   });
 
   test('malformed feedback is a 400 naming the field, and nothing of it is counted', async () => {
