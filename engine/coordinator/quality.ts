@@ -8,6 +8,7 @@ import {
   CELL_LEN, FEEDBACK_COUNTERS, H, HEADER_LEN, VARIANTS, VERSION_SLOTS, BUCKET_SCHEME, cellOffset, readQuality,
   type FeedbackCounter, type QualityBuffers,
 } from '../labels/quality_layout.js';
+import { DeltaRing } from './delta_ring.js';
 import { qualityOf, type QualityBlock } from './quality_metrics.js';
 
 export interface LabelOptions {
@@ -50,18 +51,13 @@ export interface FeedbackStats {
   bucket_scheme: string;
 }
 
-interface Step { t: number; idx: Int32Array; val: Float64Array }
-
 export class QualityTracker {
   readonly #q: QualityBuffers;
   readonly #opts: LabelOptions;
   readonly #cur: Float64Array;
-  readonly #last: Float64Array;
   readonly #scratch: Float64Array;
   readonly #cell: Float64Array;
-  readonly #steps: Step[] = [];
-  readonly #cap: number;
-  readonly #stepMs: number;
+  readonly #ring: DeltaRing;
   /** Copies abandoned because the writer was busy every attempt. */
   busyReads = 0;
 
@@ -70,13 +66,11 @@ export class QualityTracker {
     this.#q = opts.buffers;
     const len = this.#q.data.length;
     this.#cur = new Float64Array(len);
-    this.#last = new Float64Array(len);
     this.#scratch = new Float64Array(len);
     this.#cell = new Float64Array(CELL_LEN);
-    this.#stepMs = stepMs;
-    this.#cap = Math.ceil(longestWindowMs / stepMs) + 2;
+    this.#ring = new DeltaRing(len, longestWindowMs, stepMs);
     this.read();
-    this.#push(now);
+    this.#ring.maybePush(now, this.#cur, true);
   }
 
   setVersion(model: number, slot: number, version: string): void {
@@ -95,35 +89,11 @@ export class QualityTracker {
   /** Read the block and record a ring step when one is due. */
   tick(now: number): void {
     this.read();
-    const newest = this.#steps[this.#steps.length - 1];
-    if (!newest || now - newest.t >= this.#stepMs) this.#push(now);
+    this.#ring.maybePush(now, this.#cur);
   }
 
-  #push(t: number): void {
-    const cur = this.#cur, last = this.#last;
-    let nz = 0;
-    for (let i = 0; i < cur.length; i++) if (cur[i] !== last[i]) nz++;
-    const idx = new Int32Array(nz), val = new Float64Array(nz);
-    for (let i = 0, k = 0; i < cur.length; i++) {
-      if (cur[i] !== last[i]) { idx[k] = i; val[k++] = cur[i] - last[i]; }
-    }
-    last.set(cur);
-    this.#steps.push({ t, idx, val });
-    if (this.#steps.length > this.#cap) this.#steps.shift();
-  }
-
-  /** The block's figures since `now − windowMs` (to within one step), into the scratch vector. */
   #window(now: number, windowMs: number): Float64Array {
-    const edge = now - windowMs;
-    let base = 0;
-    for (let i = this.#steps.length - 1; i >= 0; i--) if (this.#steps[i].t <= edge) { base = i; break; }
-    const v = this.#scratch, cur = this.#cur, last = this.#last;
-    for (let i = 0; i < v.length; i++) v[i] = cur[i] - last[i];
-    for (let s = base + 1; s < this.#steps.length; s++) {
-      const { idx, val } = this.#steps[s];
-      for (let k = 0; k < idx.length; k++) v[idx[k]] += val[k];
-    }
-    return v;
+    return this.#ring.windowOf(this.#cur, now, windowMs, this.#scratch);
   }
 
   /** Sum of the cells of model m selected by `pick(slot, variant)`. */
@@ -174,9 +144,7 @@ export class QualityTracker {
 
   /** Bytes the ring's deltas hold (tests). */
   get deltaBytes(): number {
-    let b = 0;
-    for (const s of this.#steps) b += s.idx.byteLength + s.val.byteLength;
-    return b;
+    return this.#ring.deltaBytes;
   }
 }
 
