@@ -18,6 +18,7 @@
 // batch.
 import type { ErrorCode } from './error_codes.js';
 import type { PredictFields } from './feature_encoder.js';
+import type { FeatureWatch } from './features/feature_watch.js';
 import type { InferencePool, ReplySink } from './inference_pool.js';
 import type { InferenceReply } from './inference_task.js';
 import type { LoadedModel, ModelRegistry } from './model_registry.js';
@@ -74,6 +75,8 @@ export class Batcher implements ReplySink<InFlightTask> {
   private nextModel = 0;
   private readonly sweepTimer: NodeJS.Timeout;
   private closed = false;
+  /** Per-field counts (one row in `sample`); null when feature watching is off. */
+  featureWatch: FeatureWatch | null = null;
 
   constructor(
     registry: ModelRegistry,
@@ -111,6 +114,7 @@ export class Batcher implements ReplySink<InFlightTask> {
       b.oldestEnqueuedAt = absNow();
     }
     model.encoder.encodeInto(fields, b.features, b.rows);
+    if (this.featureWatch !== null) this.featureWatch.observe(model.index, fields);
     b.owners[b.rows] = owner;
     b.slots[b.rows] = slot;
     b.rows++;

@@ -73,6 +73,8 @@ export interface ServerConfig {
   calibrationMinLabels: number;
   /** The calibration check warns when observed/predicted CTR is off by more than this (0.25: outside 0.8–1.25) and its 95 % interval excludes 1. */
   calibrationTolerance: number;
+  /** Look at one request row in this many for per-field drift (0: feature watching off). */
+  featureWatchSample: number;
   /** uWebSockets.js, the node:http front end (native-free-ts/), or uWS with a fallback when a native addon cannot load. */
   frontEnd: FrontEnd;
 }
@@ -137,6 +139,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'labelImplicitNonclicks', env: 'LABEL_IMPLICIT_NONCLICKS', flag: '--label-implicit-nonclicks', kind: 'bool', help: 'no click by the end of the label window counts as a non-click', default: () => true },
   { key: 'calibrationMinLabels', env: 'CALIBRATION_MIN_LABELS', flag: '--calibration-min-labels', kind: 'int', min: 1, max: 1e9, help: 'labels a model version needs before the calibration check judges it', default: () => 1000 },
   { key: 'calibrationTolerance', env: 'CALIBRATION_TOLERANCE', flag: '--calibration-tolerance', kind: 'number', min: 0, max: 100, help: 'calibration check warns when observed/predicted CTR is off by more than this factor', default: () => 0.25 },
+  { key: 'featureWatchSample', env: 'FEATURE_WATCH_SAMPLE', flag: '--feature-watch-sample', kind: 'int', min: 0, max: 1_000_000, help: 'watch the request fields of one row in this many (per-field drift); 0: off', default: () => 4 },
   { key: 'shutdownDeadlineMs', env: 'SHUTDOWN_DEADLINE_MS', flag: '--shutdown-deadline-ms', kind: 'int', min: 0, max: 600_000, help: 'graceful shutdown waits this long for the final flush', default: () => 5000 },
 ];
 

@@ -11,6 +11,7 @@ import { projectRoot, type ServerConfig } from './config.js';
 import { startMonitor, type Monitor } from './coordinator/index.js';
 import type { InferenceBackendRef } from './inference_backend.js';
 import { InferencePool } from './inference_pool.js';
+import { FeatureWatch, createFeatureWatchBuffers } from './features/feature_watch.js';
 import { PredictionLog } from './labels/prediction_log.js';
 import { createQualityBuffers } from './labels/quality_layout.js';
 import { loadModelRegistry, type ModelRegistry } from './model_registry.js';
@@ -73,6 +74,7 @@ export function runParams(cfg: ServerConfig): Record<string, string> {
     inference_backend: cfg.inferenceBackend, front_end: cfg.frontEnd,
     label_capacity: String(cfg.labelCapacity), label_window_s: String(cfg.labelWindowS), label_implicit_nonclicks: String(cfg.labelImplicitNonclicks),
     calibration_min_labels: String(cfg.calibrationMinLabels), calibration_tolerance: String(cfg.calibrationTolerance),
+    feature_watch_sample: String(cfg.featureWatchSample),
   };
 }
 
@@ -92,7 +94,10 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
   const labels = quality === null ? null : new PredictionLog(quality, registry.models.map((m) => m.version), {
     capacity: cfg.labelCapacity, windowMs: cfg.labelWindowS * 1000, implicitNonclicks: cfg.labelImplicitNonclicks,
   });
+  // Per-field counts, sampled on the main thread as rows are batched; compared with the baseline in the coordinator.
+  const featureBuffers = cfg.featureWatchSample > 0 ? createFeatureWatchBuffers(registry.models.map((m) => ({ name: m.name, manifest: m.manifest }))) : null;
   const monitor = await startMonitor({
+    features: featureBuffers,
     labels: quality === null ? null : {
       buffers: quality, windowMs: labels!.windowMs, capacity: labels!.capacity, ringBytes: labels!.bytes,
       implicitNonclicks: labels!.implicitNonclicks, versions: labels!.versions.map((v) => [...v]),
@@ -137,6 +142,7 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
     queueBound: cfg.queueBound,
     requestDeadlineMs: cfg.requestDeadlineMs,
   });
+  if (featureBuffers) batcher.featureWatch = new FeatureWatch(featureBuffers, cfg.featureWatchSample);
   const state: ServingState = { ready: false, startedAt: Date.now(), workersAlive: () => pool.threadsAlive };
   const ready = pool.warmUp().then(() => {
     state.ready = true;

@@ -9,6 +9,8 @@ import { stdDev } from '../telemetry/welford.js';
 import { loadBaselines, saveBaselines, validateBaseline, type BaselineOutcome } from './baseline.js';
 import { DEFAULT_DRIFT, computeDrift, quantileGroups, type DriftConfig, type DriftInput } from './drift.js';
 import { AlertTracker, DEFAULT_HEALTH, calibrationCheck, modelHealth, worstStatus, type HealthConfig } from './health.js';
+import { FeatureTracker, type FeatureDriftConfig } from './feature_drift.js';
+import type { FeatureWatchBuffers } from '../features/feature_watch.js';
 import { QualityTracker, type CalibrationConfig, type LabelOptions } from './quality.js';
 import { mlflowCheck, newLossTracker, type MlflowStatus } from './mlflow_metrics.js';
 import type { Baseline, HealthCheck, ModelHealth, ModelSnapshot, Snapshot, StatsBlock } from './snapshot.js';
@@ -43,6 +45,9 @@ export interface CoordinatorOptions {
   labels?: LabelOptions | null;
   /** The calibration health check; window defaults to the longest window. */
   calibration?: Partial<CalibrationConfig>;
+  /** Request-field counts from the batcher (engine/features/); omitted → no feature drift. */
+  features?: FeatureWatchBuffers | null;
+  featureDrift?: Partial<FeatureDriftConfig>;
 }
 
 export const DEFAULT_CALIBRATION: Omit<CalibrationConfig, 'window'> = { minLabels: 1000, tolerance: 0.25 };
@@ -74,6 +79,7 @@ export class Coordinator {
   #lastNow: number;
   readonly #mlflowLoss = newLossTracker();
   readonly #quality: QualityTracker | null;
+  readonly #features: FeatureTracker | null;
   readonly calibration: CalibrationConfig;
   /** Set by the thread when MLflow logging is on: the sink's state, read at every tick. */
   mlflowStatus: (() => MlflowStatus) | null = null;
@@ -103,6 +109,7 @@ export class Coordinator {
     const step = opts.ringStepMs ?? Math.max(this.tickMs, Math.min(...this.windowsMs) / 12);
     this.#ring = new StepRing(longest, positive(step, 'ringStepMs'));
     this.#quality = opts.labels ? new QualityTracker(opts.labels, longest, step, now) : null;
+    this.#features = opts.features ? new FeatureTracker(opts.features, longest, step, now, opts.featureDrift) : null;
     this.calibration = { ...DEFAULT_CALIBRATION, window: this.windowNames[this.windowNames.length - 1], ...opts.calibration };
     if (this.calibration.window !== 'lifetime' && !this.windowNames.includes(this.calibration.window)) {
       throw new TypeError(`monitor: calibration window "${this.calibration.window}" is not one of ${this.windowNames.join(', ')}, lifetime`);
@@ -140,6 +147,7 @@ export class Coordinator {
     this.#lastNow = now;
     this.#ring.maybePush(now, this.#totals);
     this.#quality?.tick(now);
+    this.#features?.tick(now);
     const nowIso = new Date(now).toISOString();
     const workers = this.#workers();
     const models: Record<string, ModelSnapshot> = {};
@@ -164,6 +172,10 @@ export class Coordinator {
       const lifetime = statsOf(total, Math.max((now - this.#start) / 1000, 0.001), this.#lastUpdated[m]);
       lifetime.requests_per_minute = windows[this.windowNames[0]].requests_per_minute;
       const drift = computeDrift(name, driftInput!, this.#baselines.get(name) ?? null, this.drift, new Date(now));
+      if (this.#features) {
+        const wi = this.windowNames.indexOf(this.drift.window);
+        drift.features = this.#features.report(m, now, this.windowsMs[wi], this.drift.window, this.#baselines.get(name)?.features);
+      }
       const quality = this.#quality?.model(m, now, this.windowsMs, this.windowNames);
       const h = modelHealth(windows[this.health.window], drift, workers, this.health, quality ? [calibrationCheck(quality, this.calibration)] : []);
       health[name] = h;
@@ -235,6 +247,7 @@ export class Coordinator {
       window: name, prediction_count: d.pred.n, latency_count: d.latency.count,
       bins: { scheme: PRED_BIN_SCHEME, edges: g.edges, proportions: g.proportions },
     };
+    if (this.#features) baseline.features = this.#features.counts(m, this.#lastNow, i < 0 ? null : this.windowsMs[i]);
     return this.#store(model, baseline);
   }
 

@@ -9,6 +9,7 @@ import type { CoordinatorOptions, ModelInfo } from './coordinator.js';
 import type { DriftConfig } from './drift.js';
 import type { HealthConfig } from './health.js';
 import type { CalibrationConfig, LabelOptions } from './quality.js';
+import type { FeatureWatchBuffers } from '../features/feature_watch.js';
 import type { MlflowMonitorOptions } from './mlflow_flusher.js';
 import type { FromThread, ThreadData, ToThread } from './protocol.js';
 import type { Baseline, Snapshot } from './snapshot.js';
@@ -39,6 +40,8 @@ export interface MonitorOptions {
   /** Click labels (engine/labels/): the shared block the coordinator computes quality from. */
   labels?: LabelOptions | null;
   calibration?: Partial<CalibrationConfig>;
+  /** Request-field counts (engine/features/feature_watch.ts) the coordinator compares with the baseline. */
+  features?: FeatureWatchBuffers | null;
 }
 
 export interface Monitor {
@@ -93,6 +96,7 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     ringStepMs: opts.ringStepMs,
     labels: opts.labels ?? null,
     calibration: opts.calibration,
+    features: opts.features ?? null,
   };
   // Version names travel with a restart of the thread.
   const labelVersions = opts.labels ? opts.labels.versions.map((v) => [...v]) : null;

@@ -67,6 +67,14 @@ export function prometheusText(s: Snapshot): string {
   out.push(`ctr_workers_expected ${s.workers.expected}`);
   family('ctr_alerts_active', 'gauge', 'Active monitoring alerts.');
   out.push(`ctr_alerts_active ${s.health.alerts.length}`);
+  if (models.some((m) => m.drift.features)) {
+    family('ctr_feature_psi', 'gauge', 'PSI of a watched request field, drift window against the baseline.');
+    for (const m of models) for (const f of m.drift.features?.fields ?? []) if (f.psi !== null) out.push(`ctr_feature_psi{model="${esc(m.name)}",field="${esc(f.field)}"} ${num(f.psi)}`);
+    family('ctr_feature_drift_severity', 'gauge', 'Drift of a watched request field: 0 none, 1 medium, 2 high.');
+    for (const m of models) for (const f of m.drift.features?.fields ?? []) out.push(`ctr_feature_drift_severity{model="${esc(m.name)}",field="${esc(f.field)}"} ${SEVERITY_VALUE[f.severity]}`);
+    family('ctr_feature_missing_rate', 'gauge', 'Share of watched rows in the drift window where the field was missing.');
+    for (const m of models) for (const f of m.drift.features?.fields ?? []) if (f.missing_rate !== null) out.push(`ctr_feature_missing_rate{model="${esc(m.name)}",field="${esc(f.field)}"} ${num(f.missing_rate)}`);
+  }
   if (s.feedback) qualityFamilies(s, models, family, out);
   if (s.mlflow) mlflowFamilies(s.mlflow, family, out);
   return out.join('\n') + '\n';

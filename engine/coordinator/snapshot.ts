@@ -4,6 +4,7 @@
 import type { ErrorCode } from '../telemetry/layout.js';
 import type { MlflowSinkStats } from '../mlflow/index.js';
 import type { FeedbackStats, ModelQuality } from './quality.js';
+import type { FeatureBaseline, FeatureDriftReport } from './feature_drift.js';
 
 /** The MLflow sink as the snapshot reports it. */
 export interface MlflowStatus extends MlflowSinkStats {
@@ -62,6 +63,8 @@ export interface Baseline {
   prediction_count?: number;
   latency_count?: number;
   bins?: PsiBins;
+  /** Captured baselines with feature watching on: counts per bin of every watched request field. */
+  features?: FeatureBaseline;
 }
 
 export interface DriftCheck {
@@ -90,6 +93,8 @@ export interface DriftReport {
   };
   checks: DriftCheck[];
   evaluated_at: string;
+  /** Which input moved: every watched request field against the baseline, ranked by PSI (feature watching on). */
+  features?: FeatureDriftReport;
 }
 
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';

@@ -141,10 +141,10 @@ export class QualityWriter {
 }
 
 /**
- * The reader's side: a consistent copy into `out`. Returns false when the
+ * The reader's side (of this block and any other single-writer block with the same seqlock): a consistent copy into `out`. Returns false when the
  * writer kept the block busy for every attempt (the caller keeps its last copy).
  */
-export function readQuality(q: QualityBuffers, out: Float64Array, attempts = 64): boolean {
+export function readQuality(q: { seq: Int32Array; data: Float64Array }, out: Float64Array, attempts = 64): boolean {
   for (let i = 0; i < attempts; i++) {
     const s1 = Atomics.load(q.seq, 0);
     if ((s1 & 1) !== 0) continue;
