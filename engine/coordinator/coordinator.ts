@@ -9,6 +9,7 @@ import { stdDev } from '../telemetry/welford.js';
 import { loadBaselines, saveBaselines, validateBaseline, type BaselineOutcome } from './baseline.js';
 import { DEFAULT_DRIFT, computeDrift, quantileGroups, type DriftConfig, type DriftInput } from './drift.js';
 import { AlertTracker, DEFAULT_HEALTH, calibrationCheck, modelHealth, worstStatus, type HealthConfig } from './health.js';
+import { ModelChangeDetector } from './change_detector.js';
 import { FeatureTracker, type FeatureDriftConfig } from './feature_drift.js';
 import type { FeatureWatchBuffers } from '../features/feature_watch.js';
 import { QualityTracker, type CalibrationConfig, type LabelOptions } from './quality.js';
@@ -80,6 +81,7 @@ export class Coordinator {
   readonly #mlflowLoss = newLossTracker();
   readonly #quality: QualityTracker | null;
   readonly #features: FeatureTracker | null;
+  readonly #change: ModelChangeDetector[];
   readonly calibration: CalibrationConfig;
   /** Set by the thread when MLflow logging is on: the sink's state, read at every tick. */
   mlflowStatus: (() => MlflowStatus) | null = null;
@@ -127,6 +129,7 @@ export class Coordinator {
       this.#baselines = new Map();
     }
     this.#lastActivity = new Array(this.#names.length).fill(-1);
+    this.#change = this.#names.map(() => new ModelChangeDetector());
     this.#lastUpdated = new Array(this.#names.length).fill(null);
     for (const [model, b] of Object.entries(opts.baselines ?? {})) {
       if (this.#names.includes(model) && !this.#baselines.has(model)) this.#baselines.set(model, b);
@@ -172,6 +175,10 @@ export class Coordinator {
       const lifetime = statsOf(total, Math.max((now - this.#start) / 1000, 0.001), this.#lastUpdated[m]);
       lifetime.requests_per_minute = windows[this.windowNames[0]].requests_per_minute;
       const drift = computeDrift(name, driftInput!, this.#baselines.get(name) ?? null, this.drift, new Date(now));
+      const errs = sumErrors(total.vec);
+      const base = this.#baselines.get(name);
+      drift.change = this.#change[m].update(total.pred.n, total.pred.mean * total.pred.n, total.pred.m2, Math.max(total.vec[V_REQUESTS], total.vec[V_SUCCESSES] + errs), errs,
+        base ? { mean: base.mean_prediction, std: base.std_prediction } : null, now);
       if (this.#features) {
         const wi = this.windowNames.indexOf(this.drift.window);
         drift.features = this.#features.report(m, now, this.windowsMs[wi], this.drift.window, this.#baselines.get(name)?.features);

@@ -67,6 +67,12 @@ export function prometheusText(s: Snapshot): string {
   out.push(`ctr_workers_expected ${s.workers.expected}`);
   family('ctr_alerts_active', 'gauge', 'Active monitoring alerts.');
   out.push(`ctr_alerts_active ${s.health.alerts.length}`);
+  family('ctr_change_alarm', 'gauge', 'Page-Hinkley change alarm (1 while held) on the prediction mean and the error rate.');
+  for (const m of models) {
+    if (!m.drift.change) continue;
+    out.push(`ctr_change_alarm{model="${esc(m.name)}",signal="prediction_mean"} ${m.drift.change.prediction_mean.alarm ? 1 : 0}`);
+    out.push(`ctr_change_alarm{model="${esc(m.name)}",signal="error_rate"} ${m.drift.change.error_rate.alarm ? 1 : 0}`);
+  }
   if (models.some((m) => m.drift.features)) {
     family('ctr_feature_psi', 'gauge', 'PSI of a watched request field, drift window against the baseline.');
     for (const m of models) for (const f of m.drift.features?.fields ?? []) if (f.psi !== null) out.push(`ctr_feature_psi{model="${esc(m.name)}",field="${esc(f.field)}"} ${num(f.psi)}`);

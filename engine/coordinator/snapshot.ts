@@ -5,6 +5,7 @@ import type { ErrorCode } from '../telemetry/layout.js';
 import type { MlflowSinkStats } from '../mlflow/index.js';
 import type { FeedbackStats, ModelQuality } from './quality.js';
 import type { FeatureBaseline, FeatureDriftReport } from './feature_drift.js';
+import type { ModelChange } from './change_detector.js';
 
 /** The MLflow sink as the snapshot reports it. */
 export interface MlflowStatus extends MlflowSinkStats {
@@ -95,6 +96,8 @@ export interface DriftReport {
   evaluated_at: string;
   /** Which input moved: every watched request field against the baseline, ranked by PSI (feature watching on). */
   features?: FeatureDriftReport;
+  /** Page-Hinkley detectors on the prediction mean and the error rate, one observation per tick. */
+  change?: ModelChange;
 }
 
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
