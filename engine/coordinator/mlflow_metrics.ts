@@ -49,6 +49,16 @@ export function modelMetrics(m: ModelSnapshot, s: Snapshot): Record<string, numb
     put(['drift', 'current', 'latency_std_ms'], d.current.latency_ms.std);
   }
 
+  if (d.change) {
+    for (const sig of ['prediction_mean', 'error_rate'] as const) {
+      put(['change', sig, 'alarm'], d.change[sig].alarm ? 1 : 0);
+      put(['change', sig, 'statistic'], d.change[sig].statistic);
+    }
+  }
+  for (const f of d.features?.fields ?? []) {
+    put(['feature_drift', f.field, 'psi'], f.psi);
+    put(['feature_drift', f.field, 'severity'], DRIFT_SEVERITY_VALUE[f.severity]);
+  }
   if (m.quality) {
     // quality/<lifetime|window_1m>/<figure>, and per variant quality/<…>/variant_<ab|explicit|by_value>/<figure>.
     for (const [scope, g] of [['lifetime', m.quality.lifetime] as const, ...Object.entries(m.quality.windows).map(([w, g]) => [`window_${w}`, g] as const)]) {
