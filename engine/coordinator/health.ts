@@ -1,6 +1,7 @@
 // Health per model from its checks, the overall status, and alerts that
 // remember since when they have been active.
 import type { CalibrationConfig, ModelQuality } from './quality.js';
+import { wilson } from './quality_metrics.js';
 import type {
   Alert, AlertEvent, CheckStatus, DriftReport, HealthCheck, HealthStatus, ModelHealth, StatsBlock,
 } from './snapshot.js';
@@ -102,9 +103,13 @@ export class AlertTracker {
 
 /**
  * Calibration per version in the check's window: warn when a version with
- * enough labels is off by more than the tolerance and its 95 % interval
- * excludes 1. Never worse than warn: a miscalibrated model still serves.
+ * enough labels is off by more than the tolerance and its 99.9 % Wilson
+ * interval excludes 1 (stricter than the 95 % one shown: the check runs every
+ * tick on overlapping windows, and a few dozen clicks are noisy). Never worse
+ * than warn: a miscalibrated model still serves.
  */
+const Z999 = 3.2905267314919255;
+
 export function calibrationCheck(q: ModelQuality, cfg: CalibrationConfig): HealthCheck {
   const threshold = { tolerance: cfg.tolerance, min_labels: cfg.minLabels, window: cfg.window };
   const g = cfg.window === 'lifetime' ? q.lifetime : q.windows[cfg.window];
@@ -118,9 +123,11 @@ export function calibrationCheck(q: ModelQuality, cfg: CalibrationConfig): Healt
     const factor = r > 0 ? Math.max(r, 1 / r) : Infinity;
     judged.push(`v${version} ${r.toFixed(3)} (${b.labelled} labels)`);
     if (factor > worstFactor) { worstFactor = factor; worst = r; }
-    const [lo, hi] = b.calibration_ratio_ci95;
+    const pred = b.mean_predicted_ctr!;
+    const [wlo, whi] = wilson(b.clicks, b.labelled, Z999);
+    const lo = wlo / pred, hi = whi / pred;
     if (factor > 1 + cfg.tolerance && (lo > 1 || hi < 1)) {
-      bad.push(`version ${version}: observed/predicted CTR ${r.toFixed(3)} (95 % CI ${lo.toFixed(3)}–${hi.toFixed(3)}) over ${b.labelled} labels`);
+      bad.push(`version ${version}: observed/predicted CTR ${r.toFixed(3)} (99.9 % CI ${lo.toFixed(3)}–${hi.toFixed(3)}) over ${b.labelled} labels`);
     }
   }
   if (judged.length === 0) {
