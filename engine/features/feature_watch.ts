@@ -42,7 +42,7 @@ export interface FeatureWatchBuffers {
 export function watchedFields(manifest: ModelManifest): WatchedField[] {
   const out = new Map<string, WatchedField>();
   for (const f of manifest.features) {
-    const prev = out.get(f.field);
+    const prev = out.get(f.kind === 'numeric' ? `context.${f.field}` : f.field);
     switch (f.kind) {
       case 'one_hot':
         // A field both one-hot encoded and hashed is watched as the categories.
