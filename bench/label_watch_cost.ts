@@ -4,7 +4,6 @@
 // and PredictionLog.feedback for unknown ids. Node's clock over a few million
 // calls; compare with a request's own cost (tens of µs end to end).
 //   npx tsc -p . && node dist/bench/label_watch_cost.js
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../engine/config.js';
 import { FeatureWatch, createFeatureWatchBuffers } from '../engine/features/feature_watch.js';
@@ -15,7 +14,6 @@ import { createTrafficSampler } from '../engine/traffic_sampler.js';
 
 const N = 2_000_000;
 const manifest = readManifest(join(projectRoot(), 'engine/models/xgboost/manifest.json'));
-void readFileSync;
 
 function ns(label: string, rows: number, f: () => void): void {
   f(); // warm-up round
