@@ -9,6 +9,7 @@ import type { Batcher, RowOwner } from '../engine/batcher.js';
 import type { AbRouter } from '../engine/ab_router.js';
 import type { ErrorCode } from '../engine/error_codes.js';
 import type { LoadedModel, ModelRegistry } from '../engine/model_registry.js';
+import type { PredictionLog } from '../engine/labels/prediction_log.js';
 import { BodyRequest } from './body_request.js';
 import { packr } from './http_codec.js';
 import { explicitModel, validateBatchEnvelope, validateEnvelope, validateForModel } from './request_validation.js';
@@ -24,6 +25,8 @@ export interface PredictContext {
   maxBodyBytes: number;
   maxBatchRequests: number;
   requestDeadlineMs: number;
+  /** Recent predictions kept for click feedback (POST /feedback); null when labels are off. */
+  labels: PredictionLog | null;
 }
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -76,10 +79,13 @@ abstract class PredictRequest extends BodyRequest implements RowOwner {
 
 export class SinglePrediction extends PredictRequest {
   private model: LoadedModel | null = null;
+  /** Label variant: 0 routed by A/B, 1 named by the caller (engine/labels/quality_layout.ts). */
+  private variant = 0;
 
   protected handleValue(value: unknown): void {
     validateEnvelope(value);
     const p = value;
+    this.variant = p.model === undefined ? 0 : 1;
     const model = this.resolve(p);
     if (typeof model === 'string') {
       this.failRequest('model_not_found', `field 'model': no model named ${JSON.stringify(model)} is loaded`, -1, 'model');
@@ -115,7 +121,10 @@ export class SinglePrediction extends PredictRequest {
       send(this.res, 200, JSON_TYPE,
         '{"ctr":' + ctr + model.jsonFragment + ',"request_id":"' + this.requestId + '","latency_ms":' + roundMs(e2e) + '}');
     }
-    this.ctx.observer.rowsServed(model.index, 1, performance.now() - this.started);
+    const now = performance.now();
+    this.ctx.observer.rowsServed(model.index, 1, now - this.started);
+    // Held for its click: the id it answered with is the feedback key.
+    if (this.ctx.labels !== null) this.ctx.labels.record(this.requestId, model.index, this.variant, ctr, now);
   }
 }
 
@@ -127,6 +136,7 @@ export class SinglePrediction extends PredictRequest {
 export class BatchPrediction extends PredictRequest {
   private ctrs: Float64Array = new Float64Array(0);
   private models: LoadedModel[] = [];
+  private variants: Uint8Array = new Uint8Array(0);
   private remaining = 0;
   /** The batch's items once its envelope parsed; `at` the one being validated. */
   private items: readonly unknown[] = [];
@@ -174,6 +184,9 @@ export class BatchPrediction extends PredictRequest {
       }
     }
     this.ctrs = new Float64Array(n);
+    this.models = models;
+    this.variants = new Uint8Array(n);
+    for (let i = 0; i < n; i++) this.variants[i] = valid[i].model === undefined ? 0 : 1;
     this.remaining = n;
     for (let i = 0; i < n; i++) this.ctx.batcher.enqueue(models[i], valid[i], this, i, this.started);
   }
@@ -213,14 +226,21 @@ export class BatchPrediction extends PredictRequest {
     if (this.aborted) return;
     const e2e = performance.now() - this.started;
     const n = this.ctrs.length;
+    // Each row has an id of its own for POST /feedback: the request's id, '.', the row's position.
+    const rowId = this.requestId + '.';
     if (this.msgpack) {
       const predictions = new Array(n);
-      for (let i = 0; i < n; i++) predictions[i] = { ctr: this.ctrs[i], model: this.models[i].name, model_version: this.models[i].version };
+      for (let i = 0; i < n; i++) predictions[i] = { ctr: this.ctrs[i], model: this.models[i].name, model_version: this.models[i].version, request_id: rowId + i };
       send(this.res, 200, MSGPACK_TYPE, packr.pack({ predictions, request_id: this.requestId, latency_ms: roundMs(e2e) }));
     } else {
       let body = '{"predictions":[';
-      for (let i = 0; i < n; i++) body += (i === 0 ? '{"ctr":' : ',{"ctr":') + this.ctrs[i] + this.models[i].jsonFragment + '}';
+      for (let i = 0; i < n; i++) body += (i === 0 ? '{"ctr":' : ',{"ctr":') + this.ctrs[i] + this.models[i].jsonFragment + ',"request_id":"' + rowId + i + '"}';
       send(this.res, 200, JSON_TYPE, body + '],"request_id":"' + this.requestId + '","latency_ms":' + roundMs(e2e) + '}');
+    }
+    const labels = this.ctx.labels;
+    if (labels !== null) {
+      const now = performance.now();
+      for (let i = 0; i < n; i++) labels.record(rowId + i, this.models[i].index, this.variants[i], this.ctrs[i], now);
     }
     const done = performance.now() - this.started;
     const perModel = new Int32Array(this.ctx.registry.models.length);

@@ -10,6 +10,8 @@ import { describeModel, failedModels } from './model_description.js';
 import type { ServingObserver } from '../engine/serving_observer.js';
 import { wantsMsgpack } from './http_codec.js';
 import type { HttpRequestLike, HttpResponseLike, RouterLike } from './http_transport.js';
+import { registerFeedbackRoutes } from './feedback_handlers.js';
+import type { PredictionLog } from '../engine/labels/prediction_log.js';
 import { registerPredictRoutes } from './predict_handlers.js';
 import { sendError, sendJson } from './respond.js';
 import type { TemplatedApp, Uws } from './uws_loader.js';
@@ -23,6 +25,7 @@ export interface AppDeps {
   maxBodyBytes: number;
   maxBatchRequests: number;
   requestDeadlineMs: number;
+  labels: PredictionLog | null;
 }
 
 /** The routes' dependencies, taken from the engine core (both front ends use this). */
@@ -31,6 +34,7 @@ export function appDeps(core: EngineCore): AppDeps {
   return {
     registry: core.registry, router: core.router, batcher: core.batcher, observer: core.observer, state: core.state,
     maxBodyBytes: cfg.maxBodyBytes, maxBatchRequests: cfg.maxBatchRequests, requestDeadlineMs: cfg.requestDeadlineMs,
+    labels: core.labels,
   };
 }
 
@@ -38,6 +42,7 @@ export function appDeps(core: EngineCore): AppDeps {
 export const ROUTES: Readonly<Record<string, string>> = {
   '/predict_ctr': 'POST',
   '/predict_ctr/batch': 'POST',
+  '/feedback': 'POST',
   '/models': 'GET',
   '/health': 'GET',
   '/ready': 'GET',
@@ -65,6 +70,7 @@ export function buildApp(uws: Uws, deps: AppDeps, extraRoutes: (app: TemplatedAp
 export function registerServingRoutes(app: RouterLike, deps: AppDeps): void {
   const { registry, router, state } = deps;
   registerPredictRoutes(app, deps);
+  registerFeedbackRoutes(app, deps);
 
   const modelsBody = () => ({
     models: [

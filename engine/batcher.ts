@@ -31,6 +31,7 @@
 // batch, and tasks are reused: dispatch allocates nothing.
 import type { ErrorCode } from './error_codes.js';
 import type { PredictFields } from './feature_encoder.js';
+import type { FeatureWatch } from './features/feature_watch.js';
 import type { InferencePool, ReplySink } from './inference_pool.js';
 import type { InferenceReply } from './inference_task.js';
 import type { LoadedModel, ModelRegistry } from './model_registry.js';
@@ -97,6 +98,8 @@ export class Batcher implements ReplySink<InFlightTask> {
   // Built once: the 504 says which limit was hit and how to change it.
   private readonly lateWaiting: string;
   private readonly lateRunning: string;
+  /** Per-field counts (one row in `sample`); null when feature watching is off. */
+  featureWatch: FeatureWatch | null = null;
 
   constructor(
     registry: ModelRegistry,
@@ -144,6 +147,7 @@ export class Batcher implements ReplySink<InFlightTask> {
       b.oldestEnqueuedAt = absNow();
     }
     model.encoder.encodeInto(fields, b.features, b.rows);
+    if (this.featureWatch !== null) this.featureWatch.observe(model.index, fields);
     b.owners[b.rows] = owner;
     b.slots[b.rows] = slot;
     b.rows++;

@@ -75,6 +75,18 @@ export interface ServerConfig {
   streamSlowCloseAfterSkips: number;
   /** Who runs the models in the workers: onnxruntime-node, or the pure-TypeScript evaluator (native-free-ts/). */
   inferenceBackend: InferenceBackend;
+  /** Predictions held for click feedback at once (the label ring); 0 turns POST /feedback and quality figures off. */
+  labelCapacity: number;
+  /** How long after a prediction its click still counts; afterwards it is a non-click (or dropped) and a click is late. */
+  labelWindowS: number;
+  /** An impression with no click by the end of its window counts as a non-click. */
+  labelImplicitNonclicks: boolean;
+  /** Labels a model version needs in the calibration window before the check judges it. */
+  calibrationMinLabels: number;
+  /** The calibration check warns when observed/predicted CTR is off by more than this (0.25: outside 0.8–1.25) and its 95 % interval excludes 1. */
+  calibrationTolerance: number;
+  /** Look at one request row in this many for per-field drift (0: feature watching off). */
+  featureWatchSample: number;
   /** uWebSockets.js, the node:http front end (native-free-ts/), or uWS with a fallback when a native addon cannot load. */
   frontEnd: FrontEnd;
   /** text: "ctr-engine: …" lines; json: one JSON object per line. */
@@ -148,6 +160,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'logFormat', env: 'LOG_FORMAT', flag: '--log-format', kind: 'choice', choices: LOG_FORMATS, help: 'text ("ctr-engine: …" lines) or json (one object per line)', default: () => 'text' },
   { key: 'logLevel', env: 'LOG_LEVEL', flag: '--log-level', kind: 'choice', choices: LOG_LEVELS, help: 'least severe level logged', default: () => 'info' },
   { key: 'alertWebhookUrl', env: 'ALERT_WEBHOOK_URL', flag: '--alert-webhook-url', kind: 'string', secret: true, help: 'POST alerts and health changes here (Slack/Alertmanager JSON)', default: () => undefined },
+  { key: 'labelCapacity', env: 'LABEL_CAPACITY', flag: '--label-capacity', kind: 'int', min: 0, max: 1 << 27, help: 'predictions held for click feedback (≥ peak predictions/s × LABEL_WINDOW_S; 32 bytes each); 0: feedback off', default: () => 1 << 20 },
+  { key: 'labelWindowS', env: 'LABEL_WINDOW_S', flag: '--label-window-s', kind: 'number', min: 0.01, max: 7 * 86_400, help: 'seconds after a prediction within which its click counts', default: () => 300 },
+  { key: 'labelImplicitNonclicks', env: 'LABEL_IMPLICIT_NONCLICKS', flag: '--label-implicit-nonclicks', kind: 'bool', help: 'no click by the end of the label window counts as a non-click', default: () => true },
+  { key: 'calibrationMinLabels', env: 'CALIBRATION_MIN_LABELS', flag: '--calibration-min-labels', kind: 'int', min: 1, max: 1e9, help: 'labels a model version needs before the calibration check judges it', default: () => 1000 },
+  { key: 'calibrationTolerance', env: 'CALIBRATION_TOLERANCE', flag: '--calibration-tolerance', kind: 'number', min: 0, max: 100, help: 'calibration check warns when observed/predicted CTR is off by more than this factor', default: () => 0.25 },
+  { key: 'featureWatchSample', env: 'FEATURE_WATCH_SAMPLE', flag: '--feature-watch-sample', kind: 'int', min: 0, max: 1_000_000, help: 'watch the request fields of one row in this many (per-field drift); 0: off', default: () => 4 },
   { key: 'shutdownDeadlineMs', env: 'SHUTDOWN_DEADLINE_MS', flag: '--shutdown-deadline-ms', kind: 'int', min: 0, max: 600_000, help: 'graceful shutdown waits this long for the final flush', default: () => 5000 },
 ];
 

@@ -11,6 +11,9 @@ import { projectRoot, type ServerConfig } from './config.js';
 import { startMonitor, type Monitor } from './coordinator/index.js';
 import type { InferenceBackendRef } from './inference_backend.js';
 import { InferencePool } from './inference_pool.js';
+import { FeatureWatch, createFeatureWatchBuffers } from './features/feature_watch.js';
+import { PredictionLog } from './labels/prediction_log.js';
+import { createQualityBuffers } from './labels/quality_layout.js';
 import { loadModelRegistry, type ModelRegistry } from './model_registry.js';
 import type { ServingObserver } from './serving_observer.js';
 import { AlertWebhook } from './alert_webhook.js';
@@ -36,6 +39,8 @@ export interface EngineCore {
   pool: InferencePool<InFlightTask>;
   monitor: Monitor;
   observer: ServingObserver;
+  /** Recent predictions awaiting click feedback (POST /feedback); null when LABEL_CAPACITY is 0. */
+  labels: PredictionLog | null;
   state: ServingState;
   /** Already resolved: startEngineCore resolves only once every worker has run every model once. */
   ready: Promise<void>;
@@ -80,6 +85,9 @@ export function runParams(cfg: ServerConfig): Record<string, string> {
     latency_objective_ms: String(cfg.latencyObjectiveMs), latency_min_requests: String(cfg.latencyMinRequests), error_rate_degraded: String(cfg.errorRateDegraded),
     error_rate_unhealthy: String(cfg.errorRateUnhealthy), mlflow_flush_interval_ms: String(cfg.mlflowFlushIntervalMs),
     inference_backend: cfg.inferenceBackend, front_end: cfg.frontEnd,
+    label_capacity: String(cfg.labelCapacity), label_window_s: String(cfg.labelWindowS), label_implicit_nonclicks: String(cfg.labelImplicitNonclicks),
+    calibration_min_labels: String(cfg.calibrationMinLabels), calibration_tolerance: String(cfg.calibrationTolerance),
+    feature_watch_sample: String(cfg.featureWatchSample),
   };
 }
 
@@ -94,6 +102,13 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
     rowsServed: (model, rows, e2eMs) => recorder.recordSuccess(model, e2eMs * 1000, rows),
     requestFailed: (model, code, rows) => recorder.countError(model, code as TelemetryCode, rows),
   };
+  // Click labels: the ring of recent predictions lives here (main thread), the counts it joins go to a shared block the coordinator reads.
+  const quality = cfg.labelCapacity > 0 ? createQualityBuffers(registry.models.map((m) => m.name)) : null;
+  const labels = quality === null ? null : new PredictionLog(quality, registry.models.map((m) => m.version), {
+    capacity: cfg.labelCapacity, windowMs: cfg.labelWindowS * 1000, implicitNonclicks: cfg.labelImplicitNonclicks,
+  });
+  // Per-field counts, sampled on the main thread as rows are batched; compared with the baseline in the coordinator.
+  const featureBuffers = cfg.featureWatchSample > 0 ? createFeatureWatchBuffers(registry.models.map((m) => ({ name: m.name, manifest: m.manifest }))) : null;
   const pool = new InferencePool<InFlightTask>(registry, {
     workers: cfg.workers,
     tasksPerWorker: cfg.tasksPerWorker,
@@ -128,6 +143,12 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
     monitor = await startMonitor({
       onInfo: (m) => monitorLog.info(m),
       onWarning: (m) => monitorLog.warn(m),
+      features: featureBuffers,
+      labels: quality === null ? null : {
+        buffers: quality, windowMs: labels!.windowMs, capacity: labels!.capacity, ringBytes: labels!.bytes,
+        implicitNonclicks: labels!.implicitNonclicks, versions: labels!.versions.map((v) => [...v]),
+      },
+      calibration: { minLabels: cfg.calibrationMinLabels, tolerance: cfg.calibrationTolerance },
       buffers: telemetry,
       models: registry.models.map((m) => ({ name: m.name, version: m.version })),
       tickMs: cfg.monitorTickMs,
@@ -153,6 +174,7 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
   } finally {
     clearInterval(starting);
   }
+  if (labels) labels.onNewVersion = (m, slot, version) => monitor.setLabelVersion(m, slot, version);
   const reportWorkers = () => monitor.setWorkersAlive(pool.threadsAlive, cfg.workers);
   pool.onWorkersChanged = reportWorkers;
   // The dead worker's shard keeps its counts; freeing it lets the replacement carry on in it.
@@ -163,6 +185,7 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
     queueBound: cfg.queueBound,
     requestDeadlineMs: cfg.requestDeadlineMs,
   });
+  if (featureBuffers) batcher.featureWatch = new FeatureWatch(featureBuffers, cfg.featureWatchSample);
   const state: ServingState = { ready: true, draining: false, startedAt: Date.now(), workersAlive: () => pool.threadsAlive };
   reportWorkers();
   const ready = Promise.resolve();
@@ -172,7 +195,7 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
   const operatorEvents = watchOperatorEvents(monitor, alertsLog, webhook, ready);
   let closed = false;
   return {
-    cfg, registry, router, batcher, pool, monitor, observer, state, ready,
+    cfg, registry, router, batcher, pool, monitor, observer, labels, state, ready,
     async close(opts = {}) {
       if (closed) return;
       closed = true;
@@ -186,6 +209,7 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
       // healthy), not a pool already gone.
       await monitor.close({ deadlineMs: cfg.shutdownDeadlineMs, failed: opts.failed });
       await pool.close();
+      labels?.close();
       await eventsClosed;
     },
   };

@@ -41,6 +41,7 @@ test('one flush: the exact key set for a model with traffic and a baseline; vali
     'drift/severity', 'drift/detected', 'drift/has_baseline',
     ...['mean_shift', 'variance_change', 'latency_anomaly'].flatMap((c) => [`drift/${c}/z`, `drift/${c}/effect`, `drift/${c}/severity`]),
     'drift/current/prediction_mean', 'drift/current/prediction_std', 'drift/current/latency_mean_ms', 'drift/current/latency_std_ms',
+    ...['prediction_mean', 'error_rate'].flatMap((sig) => [`change/${sig}/alarm`, `change/${sig}/statistic`]),
     'health', 'health_check/error_rate', 'health_check/latency_p99', 'health_check/drift', 'health_check/workers',
     'workers/alive', 'workers/expected',
   ];

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { projectRoot } from '../engine/config.js';
 import { startStreamHarness, type StreamHarness } from './support/stream_harness.js';
-import { createTrafficSampler } from '../bench/lib/traffic_sampler.js';
+import { createTrafficSampler, mulberry32 } from '../bench/lib/traffic_sampler.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { startServerProcess } from './support/server_process.js';
@@ -153,6 +153,7 @@ test('dashboard on the real server under load: charts fill, induced drift shows 
   const client = new TestClient(server.url, 8);
   let loading = true;
   let sent = 0;
+  const answered: { request_id: string; ctr: number; model: string }[] = [];
   // Closed-loop load, 8 in flight, A/B routing (no model named), for as long as the test looks.
   const load = Promise.all(Array.from({ length: 8 }, async (_, i) => {
     const sampler = createTrafficSampler({ seed: 100 + i });
@@ -160,6 +161,7 @@ test('dashboard on the real server under load: charts fill, induced drift shows 
       const r = await client.postJson('/predict_ctr', sampler.next());
       assert.equal(r.status, 200);
       sent++;
+      if (answered.length < 4000) answered.push(r.body);
       await sleep(4);
     }
   }));
@@ -180,6 +182,17 @@ test('dashboard on the real server under load: charts fill, induced drift shows 
     assert.equal(set.status, 200, JSON.stringify(set.body));
     await page.waitForSelector(`#alert-list li.alert[data-model="${target}"][data-kind="drift"]`, { timeout: 20_000 });
     await page.waitForSelector(`article.model[data-model="${target}"] .pill.sev-high, article.model[data-model="${target}"] .pill.sev-medium`);
+    // Click labels: clicks drawn from the predictions themselves, and a version 2 that predicts twice the CTR.
+    const rnd = mulberry32(5);
+    const fb = answered.map((a) => ({ request_id: a.request_id, clicked: rnd() < a.ctr }));
+    const byValue = answered.map((a, i) => ({ model: a.model, model_version: '2', ctr: Math.min(1, a.ctr * 2), clicked: fb[i].clicked }));
+    for (const items of [fb, byValue]) {
+      for (let i = 0; i < items.length; i += 1000) assert.equal((await client.postJson('/feedback', { feedback: items.slice(i, i + 1000) })).status, 200);
+    }
+    await page.waitForSelector(`article.model[data-model="${target}"] .quality svg.reliability-svg circle`, { timeout: 20_000 });
+    const rows = await page.locator(`article.model[data-model="${target}"] table.ab-quality tr`).allInnerTexts();
+    assert.ok(rows.some((r) => r.startsWith('variant ab')), rows.join('\n'));
+    assert.ok(rows.some((r) => r.startsWith('v2')), rows.join('\n'));
     await sleep(2000);
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png') });

@@ -84,13 +84,17 @@ describe('native-free: serving', () => {
     assert.equal(typeof r.body.request_id, 'string');
     const singles = await Promise.all(items.map((it) => client.postJson('/predict_ctr', it)));
     items.forEach((it, i) => {
-      assert.deepEqual(Object.keys(r.body.predictions[i]), ['ctr', 'model', 'model_version']);
+      // Each row also carries its own id for POST /feedback: the request's id and the row's position.
+      assert.deepEqual(Object.keys(r.body.predictions[i]), ['ctr', 'model', 'model_version', 'request_id']);
+      assert.equal(r.body.predictions[i].request_id, `${r.body.request_id}.${i}`);
       assert.equal(r.body.predictions[i].model, it.model);
       assert.equal(r.body.predictions[i].ctr, singles[i].body.ctr, `item ${i}`);
     });
     const m = await client.postMsgpack('/predict_ctr/batch', { requests: items }, { accept: 'application/msgpack' });
     assert.equal(m.status, 200);
-    assert.deepEqual(m.body.predictions, r.body.predictions);
+    const withoutIds = (ps: any[]) => ps.map(({ request_id: _id, ...rest }) => rest);
+    assert.deepEqual(withoutIds(m.body.predictions), withoutIds(r.body.predictions));
+    m.body.predictions.forEach((p: any, i: number) => assert.equal(p.request_id, `${m.body.request_id}.${i}`));
   });
 
   test('GET /models, /health, /ready', async () => {

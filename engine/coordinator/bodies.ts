@@ -1,10 +1,13 @@
 // Response bodies of the monitoring endpoints, built from a snapshot with no
 // computation beyond reshaping: the API serves them verbatim (JSON or msgpack).
+import type { FeedbackStats, ModelQuality } from './quality.js';
 import type { DriftReport, Snapshot, StatsBlock } from './snapshot.js';
 
 export interface ModelStatsBody extends StatsBlock {
   model_version: string;
   windows: Record<string, StatsBlock>;
+  /** Label-based quality; present when labels are on (LABEL_CAPACITY > 0). */
+  quality?: ModelQuality;
 }
 
 /** GET /monitoring/stats */
@@ -15,11 +18,13 @@ export function statsBody(s: Snapshot): {
   generated_at: string;
   uptime_s: number;
   monitoring_enabled: boolean;
+  feedback: FeedbackStats | null;
 } {
   const models: Record<string, ModelStatsBody> = {};
   for (const name of s.model_order) {
     const m = s.models[name];
     models[name] = { model_version: m.version, ...m.lifetime, windows: m.windows };
+    if (m.quality) models[name].quality = m.quality;
   }
   return {
     models,
@@ -28,6 +33,7 @@ export function statsBody(s: Snapshot): {
     generated_at: s.generated_at,
     uptime_s: s.uptime_s,
     monitoring_enabled: s.monitoring_enabled,
+    feedback: s.feedback ?? null,
   };
 }
 

@@ -7,7 +7,11 @@ import { ShardReader, type ReadStats } from '../telemetry/reader.js';
 import { stdDev } from '../telemetry/welford.js';
 import { loadBaselines, saveBaselines, validateBaseline, type BaselineOutcome } from './baseline.js';
 import { DEFAULT_DRIFT, computeDrift, quantileGroups, type DriftConfig, type DriftInput } from './drift.js';
-import { AlertTracker, DEFAULT_HEALTH, modelHealth, worstStatus, type HealthConfig } from './health.js';
+import { AlertTracker, DEFAULT_HEALTH, calibrationCheck, modelHealth, worstStatus, type HealthConfig } from './health.js';
+import { ModelChangeDetector } from './change_detector.js';
+import { FeatureTracker, type FeatureDriftConfig } from './feature_drift.js';
+import type { FeatureWatchBuffers } from '../features/feature_watch.js';
+import { QualityTracker, type CalibrationConfig, type LabelOptions } from './quality.js';
 import { mlflowCheck, newLossTracker, type MlflowStatus } from './mlflow_metrics.js';
 import type { Baseline, HealthCheck, ModelHealth, ModelSnapshot, Snapshot, StatsBlock } from './snapshot.js';
 import { encodeBlock, HISTOGRAM_ENCODING, type HistogramBlock, type HistogramsBody } from './histograms.js';
@@ -38,7 +42,16 @@ export interface CoordinatorOptions {
   baselines?: Record<string, Baseline>;
   /** The pool's last report of its workers (a restarted thread). */
   workersReported?: { alive: number; expected: number };
+  /** Click labels joined on the main thread (engine/labels/); omitted → no quality figures. */
+  labels?: LabelOptions | null;
+  /** The calibration health check; window defaults to the longest window. */
+  calibration?: Partial<CalibrationConfig>;
+  /** Request-field counts from the batcher (engine/features/); omitted → no feature drift. */
+  features?: FeatureWatchBuffers | null;
+  featureDrift?: Partial<FeatureDriftConfig>;
 }
+
+export const DEFAULT_CALIBRATION: Omit<CalibrationConfig, 'window'> = { minLabels: 1000, tolerance: 0.25 };
 
 export const windowName = (ms: number): string =>
   ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`;
@@ -68,6 +81,10 @@ export class Coordinator {
   #lastWorkers: { alive: number; expected: number } = { alive: 0, expected: 0 };
   #histograms: HistogramsBody | null = null;
   readonly #mlflowLoss = newLossTracker();
+  readonly #quality: QualityTracker | null;
+  readonly #features: FeatureTracker | null;
+  readonly #change: ModelChangeDetector[];
+  readonly calibration: CalibrationConfig;
   /** Set by the thread when MLflow logging is on: the sink's state, read at every tick. */
   mlflowStatus: (() => MlflowStatus) | null = null;
   readonly warnings: string[] = [];
@@ -95,6 +112,12 @@ export class Coordinator {
     const longest = Math.max(...this.windowsMs);
     const step = opts.ringStepMs ?? Math.max(this.tickMs, Math.min(...this.windowsMs) / 12);
     this.#ring = new StepRing(longest, positive(step, 'ringStepMs'));
+    this.#quality = opts.labels ? new QualityTracker(opts.labels, longest, step, now) : null;
+    this.#features = opts.features ? new FeatureTracker(opts.features, longest, step, now, opts.featureDrift) : null;
+    this.calibration = { ...DEFAULT_CALIBRATION, window: this.windowNames[this.windowNames.length - 1], ...opts.calibration };
+    if (this.calibration.window !== 'lifetime' && !this.windowNames.includes(this.calibration.window)) {
+      throw new TypeError(`monitor: calibration window "${this.calibration.window}" is not one of ${this.windowNames.join(', ')}, lifetime`);
+    }
     this.#start = now;
     this.#lastNow = now;
     // Windows start at zero: traffic before the first tick belongs to them.
@@ -113,6 +136,7 @@ export class Coordinator {
       }
     }
     this.#lastActivity = new Array(this.#names.length).fill(-1);
+    this.#change = this.#names.map(() => new ModelChangeDetector());
     this.#lastUpdated = new Array(this.#names.length).fill(null);
     for (const [model, b] of Object.entries(opts.baselines ?? {})) {
       if (this.#names.includes(model) && !this.#baselines.has(model)) this.#baselines.set(model, b);
@@ -132,6 +156,8 @@ export class Coordinator {
     if (this.#reader) mergeShards(this.#reader, this.#totals);
     this.#lastNow = now;
     this.#ring.maybePush(now, this.#totals);
+    this.#quality?.tick(now);
+    this.#features?.tick(now);
     const nowIso = new Date(now).toISOString();
     const workers = this.#workers();
     this.#lastWorkers = { alive: workers.alive, expected: workers.expected };
@@ -157,9 +183,19 @@ export class Coordinator {
       const lifetime = statsOf(total, Math.max((now - this.#start) / 1000, 0.001), this.#lastUpdated[m]);
       lifetime.requests_per_minute = windows[this.windowNames[0]].requests_per_minute;
       const drift = computeDrift(name, driftInput!, this.#baselines.get(name) ?? null, this.drift, new Date(now));
-      const h = modelHealth(windows[this.health.window], drift, workers, this.health);
+      const errs = sumErrors(total.vec);
+      const base = this.#baselines.get(name);
+      drift.change = this.#change[m].update(total.pred.n, total.pred.mean * total.pred.n, total.pred.m2, Math.max(total.vec[V_REQUESTS], total.vec[V_SUCCESSES] + errs), errs,
+        base ? { mean: base.mean_prediction, std: base.std_prediction } : null, now);
+      if (this.#features) {
+        const wi = this.windowNames.indexOf(this.drift.window);
+        drift.features = this.#features.report(m, now, this.windowsMs[wi], this.drift.window, this.#baselines.get(name)?.features);
+      }
+      const quality = this.#quality?.model(m, now, this.windowsMs, this.windowNames);
+      const h = modelHealth(windows[this.health.window], drift, workers, this.health, quality ? [calibrationCheck(quality, this.calibration)] : []);
       health[name] = h;
       models[name] = { name, version: this.#versions[m], lifetime, windows, drift, health: h, prometheus: promOf(total) };
+      if (quality) models[name].quality = quality;
     });
     const mlflow = this.mlflowStatus?.() ?? null;
     const checks: { mlflow?: HealthCheck } = {};
@@ -187,6 +223,7 @@ export class Coordinator {
       reader: { ...read, tick_cost_ms: performance.now() - t0 },
       monitoring_enabled: this.#buffers.enabled,
       mlflow,
+      feedback: this.#quality?.feedback() ?? null,
     };
   }
 
@@ -232,6 +269,11 @@ export class Coordinator {
     return this.#histograms;
   }
 
+  /** A version named by model/model_version feedback took a slot (from the main thread). */
+  setLabelVersion(model: number, slot: number, version: string): void {
+    this.#quality?.setVersion(model, slot, version);
+  }
+
   setBaseline(model: string, input: unknown, now = Date.now()): BaselineOutcome {
     const v = validateBaseline(this.#names, model, input);
     if (!v.ok) return v;
@@ -262,6 +304,7 @@ export class Coordinator {
       window: name, prediction_count: d.pred.n, latency_count: d.latency.count,
       bins: { scheme: PRED_BIN_SCHEME, edges: g.edges, proportions: g.proportions },
     };
+    if (this.#features) baseline.features = this.#features.counts(m, this.#lastNow, i < 0 ? null : this.windowsMs[i]);
     return this.#store(model, baseline);
   }
 

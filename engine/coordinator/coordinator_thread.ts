@@ -112,6 +112,9 @@ port.on('message', (msg: ToThread) => {
         post({ type: 'histograms', id: msg.id, body: null, error: (e as Error).message });
       }
       break;
+    case 'labelVersion':
+      coordinator.setLabelVersion(msg.model, msg.slot, msg.version);
+      break;
     case 'close':
       closing = true;
       void shutdown(msg.deadlineMs, msg.status ?? 'FINISHED');

@@ -1,5 +1,7 @@
 // Health per model from its checks, the overall status, and alerts that
 // remember since when they have been active.
+import type { CalibrationConfig, ModelQuality } from './quality.js';
+import { wilson } from './quality_metrics.js';
 import type {
   Alert, AlertEvent, CheckStatus, DriftReport, HealthCheck, HealthStatus, ModelHealth, StatsBlock,
 } from './snapshot.js';
@@ -27,8 +29,9 @@ export const DEFAULT_HEALTH: Omit<HealthConfig, 'window'> = {
 
 export interface Workers { alive: number; expected: number }
 
-export function modelHealth(w: StatsBlock, drift: DriftReport, workers: Workers, cfg: HealthConfig): ModelHealth {
-  const checks: HealthCheck[] = [errorRate(w, cfg), latencyP99(w, cfg), driftCheck(drift), workersCheck(workers)];
+/** `extra`: checks only some configurations have (calibration, when labels are on). */
+export function modelHealth(w: StatsBlock, drift: DriftReport, workers: Workers, cfg: HealthConfig, extra: HealthCheck[] = []): ModelHealth {
+  const checks: HealthCheck[] = [errorRate(w, cfg), latencyP99(w, cfg), driftCheck(drift), workersCheck(workers), ...extra];
   const status: HealthStatus = checks.some((c) => c.status === 'fail') ? 'unhealthy'
     : checks.some((c) => c.status === 'warn') ? 'degraded' : 'healthy';
   return { status, checks };
@@ -101,4 +104,40 @@ export class AlertTracker {
     }
     return { alerts: [...this.#active.values()], events };
   }
+}
+
+/**
+ * Calibration per version in the check's window: warn when a version with
+ * enough labels is off by more than the tolerance and its 99.9 % Wilson
+ * interval excludes 1 (stricter than the 95 % one shown: the check runs every
+ * tick on overlapping windows, and a few dozen clicks are noisy). Never worse
+ * than warn: a miscalibrated model still serves.
+ */
+const Z999 = 3.2905267314919255;
+
+export function calibrationCheck(q: ModelQuality, cfg: CalibrationConfig): HealthCheck {
+  const threshold = { tolerance: cfg.tolerance, min_labels: cfg.minLabels, window: cfg.window };
+  const g = cfg.window === 'lifetime' ? q.lifetime : q.windows[cfg.window];
+  const bad: string[] = [];
+  const judged: string[] = [];
+  let worst: number | null = null;
+  let worstFactor = 0;
+  for (const [version, b] of Object.entries(g?.by_version ?? {})) {
+    if (b.labelled < cfg.minLabels || b.calibration_ratio === null || b.calibration_ratio_ci95 === null) continue;
+    const r = b.calibration_ratio;
+    const factor = r > 0 ? Math.max(r, 1 / r) : Infinity;
+    judged.push(`v${version} ${r.toFixed(3)} (${b.labelled} labels)`);
+    if (factor > worstFactor) { worstFactor = factor; worst = r; }
+    const pred = b.mean_predicted_ctr!;
+    const [wlo, whi] = wilson(b.clicks, b.labelled, Z999);
+    const lo = wlo / pred, hi = whi / pred;
+    if (factor > 1 + cfg.tolerance && (lo > 1 || hi < 1)) {
+      bad.push(`version ${version}: observed/predicted CTR ${r.toFixed(3)} (99.9 % CI ${lo.toFixed(3)}–${hi.toFixed(3)}) over ${b.labelled} labels`);
+    }
+  }
+  if (judged.length === 0) {
+    return { name: 'calibration', status: 'pass', value: null, threshold, detail: `no version has ${cfg.minLabels} labels in ${cfg.window}: too few to judge` };
+  }
+  if (bad.length > 0) return { name: 'calibration', status: 'warn', value: worst, threshold, detail: `miscalibrated in ${cfg.window}: ${bad.join('; ')}` };
+  return { name: 'calibration', status: 'pass', value: worst, threshold, detail: `calibrated within ${cfg.tolerance} in ${cfg.window}: ${judged.join(', ')}` };
 }

@@ -1,6 +1,7 @@
 // What the coordinator hands MLflow each flush, and the MLflow health check.
 // Pure functions over a snapshot, so the key set is testable without a thread.
 import { DRIFT_SEVERITY_VALUE, HEALTH_VALUE, toMetricKey } from '../mlflow/index.js';
+import type { QualityBlock } from './quality_metrics.js';
 import type { CheckStatus, HealthCheck, LatencyBlock, MlflowStatus, ModelSnapshot, Snapshot, StatsBlock } from './snapshot.js';
 
 export type { MlflowStatus } from './snapshot.js';
@@ -48,12 +49,40 @@ export function modelMetrics(m: ModelSnapshot, s: Snapshot): Record<string, numb
     put(['drift', 'current', 'latency_std_ms'], d.current.latency_ms.std);
   }
 
+  if (d.change) {
+    for (const sig of ['prediction_mean', 'error_rate'] as const) {
+      put(['change', sig, 'alarm'], d.change[sig].alarm ? 1 : 0);
+      put(['change', sig, 'statistic'], d.change[sig].statistic);
+    }
+  }
+  for (const f of d.features?.fields ?? []) {
+    put(['feature_drift', f.field, 'psi'], f.psi);
+    put(['feature_drift', f.field, 'severity'], DRIFT_SEVERITY_VALUE[f.severity]);
+  }
+  if (m.quality) {
+    // quality/<lifetime|window_1m>/<figure>, and per variant quality/<…>/variant_<ab|explicit|by_value>/<figure>.
+    for (const [scope, g] of [['lifetime', m.quality.lifetime] as const, ...Object.entries(m.quality.windows).map(([w, g]) => [`window_${w}`, g] as const)]) {
+      qualityFigures(put, ['quality', scope], g);
+      for (const [variant, b] of Object.entries(g.by_variant)) if (b.labelled > 0) qualityFigures(put, ['quality', scope, `variant_${variant}`], b);
+    }
+  }
+
   put(['health'], HEALTH_VALUE[m.health.status]);
   // Not "health/<check>": "health" is a leaf, and a key cannot also be another key's folder.
   for (const c of m.health.checks) put(['health_check', c.name], CHECK_VALUE[c.status]);
   put(['workers', 'alive'], s.workers.alive);
   put(['workers', 'expected'], s.workers.expected);
   return out;
+}
+
+const QUALITY_FIGURES = ['labelled', 'late_clicks', 'observed_ctr', 'mean_predicted_ctr', 'calibration_ratio', 'log_loss', 'brier', 'auc', 'ece'] as const;
+
+function qualityFigures(put: Put, parts: string[], b: QualityBlock): void {
+  for (const f of QUALITY_FIGURES) put([...parts, f], b[f]);
+  if (b.calibration_ratio_ci95) {
+    put([...parts, 'calibration_ratio_ci95_low'], b.calibration_ratio_ci95[0]);
+    put([...parts, 'calibration_ratio_ci95_high'], b.calibration_ratio_ci95[1]);
+  }
 }
 
 /** Check status as a number, like HEALTH_VALUE: 0 pass, 1 warn, 2 fail. */

@@ -8,6 +8,8 @@ import { loadBaselines, validateBaseline, type BaselineOutcome } from './baselin
 import type { CoordinatorOptions, ModelInfo } from './coordinator.js';
 import type { DriftConfig } from './drift.js';
 import type { HealthConfig } from './health.js';
+import type { CalibrationConfig, LabelOptions } from './quality.js';
+import type { FeatureWatchBuffers } from '../features/feature_watch.js';
 import type { MlflowMonitorOptions } from './mlflow_flusher.js';
 import type { HistogramsBody } from './histograms.js';
 import type { FromThread, ThreadData, ToThread } from './protocol.js';
@@ -36,6 +38,11 @@ export interface MonitorOptions {
    * per model every flushIntervalMs); null or omitted → off.
    */
   mlflow?: MlflowMonitorOptions | null;
+  /** Click labels (engine/labels/): the shared block the coordinator computes quality from. */
+  labels?: LabelOptions | null;
+  calibration?: Partial<CalibrationConfig>;
+  /** Request-field counts (engine/features/feature_watch.ts) the coordinator compares with the baseline. */
+  features?: FeatureWatchBuffers | null;
 }
 
 export interface Monitor {
@@ -51,6 +58,8 @@ export interface Monitor {
   histograms(): Promise<HistogramsBody>;
   /** The pool's view of its workers; overrides counting the shard owner table. */
   setWorkersAlive(alive: number, expected: number): void;
+  /** Feedback named a new version of model `model` (index), held in label slot `slot`. */
+  setLabelVersion(model: number, slot: number, version: string): void;
   /**
    * Final tick, final MLflow flush, runs ended FINISHED (FAILED with `failed`: the server failed to start), thread stopped.
    * Resolves within about deadlineMs (default 5000) even if MLflow is down;
@@ -96,7 +105,12 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     baselinePath: opts.baselinePath ?? null,
     expectedWorkers: opts.expectedWorkers,
     ringStepMs: opts.ringStepMs,
+    labels: opts.labels ?? null,
+    calibration: opts.calibration,
+    features: opts.features ?? null,
   };
+  // Version names travel with a restart of the thread.
+  const labelVersions = opts.labels ? opts.labels.versions.map((v) => [...v]) : null;
   const warn = opts.onWarning ?? ((m: string) => console.warn(`[monitor] ${m}`));
   const info = opts.onInfo ?? ((m: string) => console.info(`[monitor] ${m}`));
   const mlflow = opts.mlflow ?? null;
@@ -144,6 +158,10 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
         workers = { alive, expected };
         if (!closed) worker.postMessage({ type: 'workers', alive, expected } satisfies ToThread);
       },
+      setLabelVersion(model, slot, version) {
+        if (labelVersions?.[model]) labelVersions[model][slot] = version;
+        if (!closed) worker.postMessage({ type: 'labelVersion', model, slot, version } satisfies ToThread);
+      },
       close(closeOpts = {}) {
         if (closing) return closing;
         closed = true;
@@ -185,7 +203,8 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
       // Baselines in force travel with a restart, so one set without a file survives it too.
       const baselines: Record<string, Baseline> = {};
       for (const [name, m] of Object.entries(latest?.models ?? {})) if (m.drift.baseline) baselines[name] = m.drift.baseline;
-      const data: ThreadData = { options: { ...options, baselines, workersReported: workers ?? undefined }, mlflow };
+      const labels = options.labels && labelVersions ? { ...options.labels, versions: labelVersions } : options.labels;
+      const data: ThreadData = { options: { ...options, labels, baselines, workersReported: workers ?? undefined }, mlflow };
       const w = new Worker(new URL('./coordinator_thread.js', import.meta.url), { workerData: data, resourceLimits: BACKGROUND_THREAD_LIMITS });
       worker = w;
       running = true;

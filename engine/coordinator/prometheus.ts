@@ -67,8 +67,62 @@ export function prometheusText(s: Snapshot): string {
   out.push(`ctr_workers_expected ${s.workers.expected}`);
   family('ctr_alerts_active', 'gauge', 'Active monitoring alerts.');
   out.push(`ctr_alerts_active ${s.health.alerts.length}`);
+  family('ctr_change_alarm', 'gauge', 'Page-Hinkley change alarm (1 while held) on the prediction mean and the error rate.');
+  for (const m of models) {
+    if (!m.drift.change) continue;
+    out.push(`ctr_change_alarm{model="${esc(m.name)}",signal="prediction_mean"} ${m.drift.change.prediction_mean.alarm ? 1 : 0}`);
+    out.push(`ctr_change_alarm{model="${esc(m.name)}",signal="error_rate"} ${m.drift.change.error_rate.alarm ? 1 : 0}`);
+  }
+  if (models.some((m) => m.drift.features)) {
+    family('ctr_feature_psi', 'gauge', 'PSI of a watched request field, drift window against the baseline.');
+    for (const m of models) for (const f of m.drift.features?.fields ?? []) if (f.psi !== null) out.push(`ctr_feature_psi{model="${esc(m.name)}",field="${esc(f.field)}"} ${num(f.psi)}`);
+    family('ctr_feature_drift_severity', 'gauge', 'Drift of a watched request field: 0 none, 1 medium, 2 high.');
+    for (const m of models) for (const f of m.drift.features?.fields ?? []) out.push(`ctr_feature_drift_severity{model="${esc(m.name)}",field="${esc(f.field)}"} ${SEVERITY_VALUE[f.severity]}`);
+    family('ctr_feature_missing_rate', 'gauge', 'Share of watched rows in the drift window where the field was missing.');
+    for (const m of models) for (const f of m.drift.features?.fields ?? []) if (f.missing_rate !== null) out.push(`ctr_feature_missing_rate{model="${esc(m.name)}",field="${esc(f.field)}"} ${num(f.missing_rate)}`);
+  }
+  if (s.feedback) qualityFamilies(s, models, family, out);
   if (s.mlflow) mlflowFamilies(s.mlflow, family, out);
   return out.join('\n') + '\n';
+}
+
+/** Feedback outcomes and label-based quality per model and version (lifetime and windows), per variant (lifetime). */
+function qualityFamilies(s: Snapshot, models: Snapshot['models'][string][], family: (n: string, t: string, h: string) => void, out: string[]): void {
+  const f = s.feedback!;
+  family('ctr_feedback_total', 'counter', 'Feedback items and label outcomes (received, joined, unknown, duplicate, expired, late_clicks, implicit_nonclicks, …).');
+  for (const [k, v] of Object.entries(f.counters)) out.push(`ctr_feedback_total{outcome="${k}"} ${num(v)}`);
+  family('ctr_label_ring_capacity', 'gauge', 'Predictions the label ring holds at once.');
+  out.push(`ctr_label_ring_capacity ${f.capacity}`);
+  family('ctr_label_ring_bytes', 'gauge', 'Bytes of the label ring and its hash table (fixed).');
+  out.push(`ctr_label_ring_bytes ${f.ring_bytes}`);
+  const metrics = [
+    ['ctr_quality_labelled', 'Labelled impressions in the window.', 'labelled'],
+    ['ctr_quality_observed_ctr', 'Observed CTR of labelled impressions.', 'observed_ctr'],
+    ['ctr_quality_mean_predicted_ctr', 'Mean predicted CTR of labelled impressions.', 'mean_predicted_ctr'],
+    ['ctr_quality_calibration_ratio', 'Observed over mean predicted CTR (1 is calibrated).', 'calibration_ratio'],
+    ['ctr_quality_log_loss', 'Mean log loss of labelled impressions.', 'log_loss'],
+    ['ctr_quality_brier', 'Brier score of labelled impressions.', 'brier'],
+    ['ctr_quality_auc', 'AUC over predicted-CTR buckets.', 'auc'],
+    ['ctr_quality_ece', 'Expected calibration error over equal-count groups.', 'ece'],
+  ] as const;
+  for (const [name, help, key] of metrics) {
+    family(name, 'gauge', help);
+    for (const m of models) {
+      const q = m.quality;
+      if (!q) continue;
+      for (const [w, g] of [['lifetime', q.lifetime] as const, ...Object.entries(q.windows)]) {
+        const v = g[key];
+        if (v !== null) out.push(`${name}{model="${esc(m.name)}",version="",variant="",window="${w}"} ${num(v)}`);
+        for (const [ver, b] of Object.entries(g.by_version)) {
+          if (b[key] !== null) out.push(`${name}{model="${esc(m.name)}",version="${esc(ver)}",variant="",window="${w}"} ${num(b[key]!)}`);
+        }
+        if (w !== 'lifetime') continue;
+        for (const [variant, b] of Object.entries(g.by_variant)) {
+          if (b[key] !== null) out.push(`${name}{model="${esc(m.name)}",version="",variant="${variant}",window="${w}"} ${num(b[key]!)}`);
+        }
+      }
+    }
+  }
 }
 
 /** MLflow sink families; only present when MLflow logging is on. */

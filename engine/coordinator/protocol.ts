@@ -11,6 +11,8 @@ export type ToThread =
   | { type: 'workers'; alive: number; expected: number }
   /** The last tick's figures as portable HDR histograms (encoded on request, not every tick). */
   | { type: 'histograms'; id: number }
+  /** Feedback named a new model version: its label slot. */
+  | { type: 'labelVersion'; model: number; slot: number; version: string }
   /** Final tick, final MLflow flush, runs FINISHED within deadlineMs; then 'closed' and the thread ends. */
   | { type: 'close'; deadlineMs: number; status?: 'FINISHED' | 'FAILED' };
 

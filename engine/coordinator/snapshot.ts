@@ -3,6 +3,9 @@
 // body builders.
 import type { ErrorCode } from '../telemetry/layout.js';
 import type { MlflowSinkStats } from '../mlflow/index.js';
+import type { FeedbackStats, ModelQuality } from './quality.js';
+import type { FeatureBaseline, FeatureDriftReport } from './feature_drift.js';
+import type { ModelChange } from './change_detector.js';
 
 /** The MLflow sink as the snapshot reports it. */
 export interface MlflowStatus extends MlflowSinkStats {
@@ -61,6 +64,8 @@ export interface Baseline {
   prediction_count?: number;
   latency_count?: number;
   bins?: PsiBins;
+  /** Captured baselines with feature watching on: counts per bin of every watched request field. */
+  features?: FeatureBaseline;
 }
 
 export interface DriftCheck {
@@ -89,13 +94,17 @@ export interface DriftReport {
   };
   checks: DriftCheck[];
   evaluated_at: string;
+  /** Which input moved: every watched request field against the baseline, ranked by PSI (feature watching on). */
+  features?: FeatureDriftReport;
+  /** Page-Hinkley detectors on the prediction mean and the error rate, one observation per tick. */
+  change?: ModelChange;
 }
 
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
 export type CheckStatus = 'pass' | 'warn' | 'fail';
 
 export interface HealthCheck {
-  name: 'error_rate' | 'latency_p99' | 'drift' | 'workers' | 'mlflow';
+  name: 'error_rate' | 'latency_p99' | 'drift' | 'workers' | 'mlflow' | 'calibration';
   status: CheckStatus;
   value: number | string | null;
   threshold: Record<string, number | string>;
@@ -126,6 +135,8 @@ export interface ModelSnapshot {
   drift: DriftReport;
   health: ModelHealth;
   prometheus: { stages: Record<'queue_wait' | 'inference' | 'end_to_end', PromHistogram>; batch_size: PromHistogram };
+  /** Label-based quality (POST /feedback joined to predictions); absent when labels are off. */
+  quality?: ModelQuality;
 }
 
 export interface Snapshot {
@@ -156,4 +167,6 @@ export interface Snapshot {
   monitoring_enabled: boolean;
   /** The MLflow sink's state (null when MLflow logging is off). */
   mlflow: MlflowStatus | null;
+  /** Feedback counters and the label ring's size; null when labels are off. */
+  feedback?: FeedbackStats | null;
 }

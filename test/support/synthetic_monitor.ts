@@ -189,6 +189,7 @@ export function startSyntheticMonitor(o: SyntheticOptions): SyntheticMonitor {
       listeners.add(cb);
       return () => { listeners.delete(cb); };
     },
+    setLabelVersion() {},
     set(model, patch) {
       const sc = scen.get(model);
       if (!sc) throw new Error(`synthetic monitor: no model ${model}`);

@@ -237,10 +237,14 @@
       card.appendChild(charts);
       var checks = el('div', 'checks', '');
       card.appendChild(checks);
+      // Click labels (POST /feedback) and per-field drift; filled once the snapshot carries them.
+      var quality = el('div', 'quality');
+      quality.hidden = true;
+      card.appendChild(quality);
       root.appendChild(card);
 
       var view = {
-        name: name, color: color, card: card, tiles: tiles, drift: drift, health: health, checks: checks, charts: [],
+        name: name, color: color, card: card, tiles: tiles, drift: drift, health: health, checks: checks, quality: quality, charts: [],
         xs: [], rps: [], lat: STAGES.map(function () { return [[], []]; }), err: [], mean: [], lo: [], hi: [],
       };
       view.rpsChart = makeChart(charts, 'requests/s', [{ label: 'req/s', stroke: color, width: 2, fill: color + '22' }], { y: fmtNum });
@@ -338,10 +342,91 @@
     v.driftSeverity = m.drift.severity;
     setPill(v.drift, 'sev-' + m.drift.severity, 'drift ' + m.drift.severity + (m.drift.severity !== 'none' ? ' · warning alert' : ''));
     setPill(v.health, 'status-' + h.status, h.status);
+    renderQuality(v, m);
     v.checks.textContent = m.drift.baseline
       ? 'baseline ' + m.drift.baseline.mean_prediction.toFixed(4) + ' ± ' + m.drift.baseline.std_prediction.toFixed(4) +
         ' (' + m.drift.baseline.source + ') · ' + m.drift.message + ' · window ' + m.drift.window
       : m.drift.message;
+  }
+
+  /**
+   * Quality from click labels: a reliability diagram (observed CTR against mean
+   * predicted CTR per equal-count group, the diagonal is perfect calibration)
+   * of the longest window, and the A/B comparison: overall, per variant and per
+   * version, calibration ratio with its 95 % interval, log loss, AUC. Then the
+   * request fields ranked by drift.
+   */
+  function renderQuality(v, m) {
+    var q = m.quality, f = m.drift.features;
+    if (!q && !f) { v.quality.hidden = true; return; }
+    v.quality.hidden = false;
+    v.quality.textContent = '';
+    if (q) {
+      var names = Object.keys(q.windows);
+      var wname = names[names.length - 1];
+      var g = q.windows[wname] && q.windows[wname].labelled > 0 ? q.windows[wname] : q.lifetime;
+      var label = g === q.lifetime ? 'lifetime' : wname;
+      var box = el('div', 'reliability');
+      box.appendChild(el('div', 'k', 'reliability (' + label + ', ' + g.labelled + ' labels)'));
+      box.appendChild(reliabilitySvg(g.reliability, v.color));
+      v.quality.appendChild(box);
+      var table = el('table', 'ab-quality');
+      var head = el('tr');
+      ['', 'labels', 'obs/pred [95 % CI]', 'log loss', 'AUC'].forEach(function (h) { head.appendChild(el('th', null, h)); });
+      table.appendChild(head);
+      var rows = [['all', g]];
+      ['ab', 'explicit', 'by_value'].forEach(function (k) { if (g.by_variant[k] && g.by_variant[k].labelled > 0) rows.push(['variant ' + k, g.by_variant[k]]); });
+      Object.keys(g.by_version).forEach(function (k) { if (g.by_version[k].labelled > 0) rows.push(['v' + k, g.by_version[k]]); });
+      rows.forEach(function (r) {
+        var b = r[1], tr = el('tr');
+        var ci = b.calibration_ratio_ci95;
+        var off = ci && (ci[0] > 1 || ci[1] < 1) && Math.max(b.calibration_ratio, 1 / b.calibration_ratio) > 1.25;
+        tr.appendChild(el('td', null, r[0]));
+        tr.appendChild(el('td', null, String(b.labelled)));
+        tr.appendChild(el('td', off ? 'warn' : null, b.calibration_ratio === null ? '–' : b.calibration_ratio.toFixed(3) + ' [' + ci[0].toFixed(2) + '–' + ci[1].toFixed(2) + ']'));
+        tr.appendChild(el('td', null, b.log_loss === null ? '–' : b.log_loss.toFixed(4)));
+        tr.appendChild(el('td', null, b.auc === null ? '–' : b.auc.toFixed(3)));
+        table.appendChild(tr);
+      });
+      v.quality.appendChild(table);
+    }
+    if (f && f.has_baseline) {
+      var list = el('div', 'fields');
+      list.appendChild(el('div', 'k', 'fields by drift (' + f.window + ')'));
+      f.fields.slice(0, 5).forEach(function (x) {
+        list.appendChild(el('div', 'field sev-' + x.severity, x.field + ' · PSI ' + (x.psi === null ? '–' : x.psi.toFixed(3)) +
+          (x.top_changes.length ? ' · ' + x.top_changes[0][0] + ' ' + fmtPct(x.top_changes[0][1]) + '→' + fmtPct(x.top_changes[0][2]) : '')));
+      });
+      v.quality.appendChild(list);
+    }
+  }
+
+  function reliabilitySvg(bins, color) {
+    var NS = 'http://www.w3.org/2000/svg', W = 160, H = 160;
+    var svg = document.createElementNS(NS, 'svg');
+    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+    svg.setAttribute('class', 'reliability-svg');
+    var top = 0;
+    bins.forEach(function (b) { top = Math.max(top, b.mean_predicted, b.observed_ctr); });
+    top = top > 0 ? top * 1.1 : 0.1;
+    var sx = function (x) { return 4 + (x / top) * (W - 8); }, sy = function (y) { return H - 4 - (y / top) * (H - 8); };
+    var line = function (x1, y1, x2, y2, stroke, dash) {
+      var l = document.createElementNS(NS, 'line');
+      l.setAttribute('x1', x1); l.setAttribute('y1', y1); l.setAttribute('x2', x2); l.setAttribute('y2', y2);
+      l.setAttribute('stroke', stroke); if (dash) l.setAttribute('stroke-dasharray', dash);
+      svg.appendChild(l);
+    };
+    line(sx(0), sy(0), sx(top), sy(top), '#7a869a', '3 3');
+    var pts = bins.map(function (b) { return sx(b.mean_predicted) + ',' + sy(b.observed_ctr); }).join(' ');
+    var pl = document.createElementNS(NS, 'polyline');
+    pl.setAttribute('points', pts); pl.setAttribute('fill', 'none'); pl.setAttribute('stroke', color); pl.setAttribute('stroke-width', '2');
+    svg.appendChild(pl);
+    bins.forEach(function (b) {
+      var c = document.createElementNS(NS, 'circle');
+      c.setAttribute('cx', sx(b.mean_predicted)); c.setAttribute('cy', sy(b.observed_ctr)); c.setAttribute('r', '2.5'); c.setAttribute('fill', color);
+      svg.appendChild(c);
+    });
+    return svg;
   }
 
   /**
