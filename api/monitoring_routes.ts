@@ -109,8 +109,12 @@ export function crossSiteRefusal(req: HttpRequest, configuredHost: string): stri
 
 /** Admin bodies must say JSON or msgpack: a form or text/plain post (what a page can send without a preflight) gets 415. */
 export function adminContentTypeOk(req: HttpRequest): boolean {
+  // Only the types a cross-site page cannot send without a CORS preflight: not
+  // the lenient text/plain or form bodies prediction routes accept as JSON.
   const type = req.getHeader('content-type');
-  return type !== '' && bodyKindOf(type) !== BodyKind.Unsupported;
+  if (type === '') return false;
+  const kind = bodyKindOf(type);
+  return kind === BodyKind.Json || kind === BodyKind.Msgpack;
 }
 
 /**

@@ -160,7 +160,7 @@ phase('A/B split', async () => {
 phase('baselines: captured from live traffic, and set by hand', async () => {
   await drive(short ? 4 : 8, T.rate, undefined, 2);
   const [first, second] = models;
-  const cap = await call('POST', `/monitoring/baseline/${first}/capture?window=${T.window}`, undefined, auth);
+  const cap = await call('POST', `/monitoring/baseline/${first}/capture?window=${T.window}`, undefined, { 'content-type': 'application/json', ...auth });
   check(cap.status === 200, `capture answered ${cap.status}: ${JSON.stringify(cap.body)}`);
   const b = cap.body.baseline;
   const lines = [`${first}: captured from the ${b.window} window: ${b.prediction_count} predictions, mean ${fmt(b.mean_prediction, 4)} ± ${fmt(b.std_prediction, 4)}, latency ${fmt(b.mean_latency_ms)} ± ${fmt(b.std_latency_ms)} ms`];
@@ -171,7 +171,7 @@ phase('baselines: captured from live traffic, and set by hand', async () => {
     check(set.status === 200, `manual baseline answered ${set.status}: ${JSON.stringify(set.body)}`);
     lines.push(`${second}: set by hand (POST /monitoring/baseline): mean ${fmt(manual.mean_prediction, 4)} ± ${fmt(manual.std_prediction, 4)}`);
   }
-  const tooFew = await call('POST', `/monitoring/baseline/${first}/capture?window=nope`, undefined, auth);
+  const tooFew = await call('POST', `/monitoring/baseline/${first}/capture?window=nope`, undefined, { 'content-type': 'application/json', ...auth });
   lines.push(`a bad window is refused: ${tooFew.status} ${tooFew.body.error?.message}`);
   check(tooFew.status === 400, 'a bad window was not refused');
   return lines;

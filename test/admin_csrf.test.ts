@@ -72,9 +72,10 @@ for (const entry of ['api', 'native-free'] as const) {
 }
 
 test('a non-loopback HOST with no ADMIN_TOKEN warns loudly; loopback or a token does not', () => {
+  // The warning goes through the logger, at level warn: to standard error.
   const lines: string[] = [];
-  const orig = console.error;
-  console.error = (line: string) => lines.push(line);
+  const orig = process.stderr.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => { lines.push(String(chunk)); return true; }) as typeof process.stderr.write;
   try {
     warnIfAdminOpen(loadConfig({ HOST: '0.0.0.0' }, []));
     assert.equal(lines.length, 1);
@@ -85,7 +86,7 @@ test('a non-loopback HOST with no ADMIN_TOKEN warns loudly; loopback or a token 
     warnIfAdminOpen(loadConfig({ HOST: '::1' }, []));
     assert.deepEqual(lines, []);
   } finally {
-    console.error = orig;
+    process.stderr.write = orig;
   }
 });
 

@@ -61,7 +61,7 @@ describe('alert webhook and log lines, real server', { timeout: 120_000 }, () =>
     server = await startServerProcess({
       ALERT_WEBHOOK_URL: hook.url, LOG_FORMAT: 'json', MONITOR_TICK_MS: '100', MONITOR_WINDOWS_S: '5,60',
       // No request can meet 0.01 ms: the first one makes the latency check fail.
-      LATENCY_OBJECTIVE_MS: '0.01', REQUEST_DEADLINE_MS: '10000',
+      LATENCY_OBJECTIVE_MS: '0.01', LATENCY_MIN_REQUESTS: '1', REQUEST_DEADLINE_MS: '10000',
     }, 60_000);
     client = new TestClient(server.url, 2);
   });

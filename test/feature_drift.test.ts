@@ -88,7 +88,7 @@ describe('through the real server: capture a baseline, shift the device mix, ask
     assert.equal(before.features.has_baseline, false);
     await post(1, 6000);
     await client.freshStats();
-    const cap = await client.request('POST', '/monitoring/baseline/xgboost/capture?window=lifetime');
+    const cap = await client.request('POST', '/monitoring/baseline/xgboost/capture?window=lifetime', { headers: { 'content-type': 'application/json' } });
     assert.equal(cap.status, 200, JSON.stringify(cap.body));
     assert.equal(cap.body.baseline.features.sampled_rows, 6000);
     assert.deepEqual(Object.keys(cap.body.baseline.features.fields), ['device', 'placement', 'user_id', 'ad_id', 'context.hour']);
