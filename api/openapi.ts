@@ -142,6 +142,25 @@ export function buildOpenApi(o: OpenApiOptions): Record<string, unknown> {
         },
       },
     },
+    '/feedback': {
+      post: {
+        tags: ['predictions'], summary: 'Click labels for earlier predictions: calibration, log loss and AUC per model, version and A/B variant',
+        description: 'One item, or {"feedback": [items]} (at most MAX_BATCH_REQUESTS). Unknown, duplicate and expired ids are counted in the answer, not errors. 404 when labels are off (LABEL_CAPACITY=0).',
+        requestBody: {
+          required: true,
+          content: json({ anyOf: [ref('FeedbackItem'), { type: 'object', properties: { feedback: { type: 'array', minItems: 1, items: ref('FeedbackItem') } }, required: ['feedback'] }] }, {
+            by_id: { summary: 'the label for a prediction id', value: { request_id: 'k2x9-1', clicked: true }, 'x-status': 200 } as Example,
+            by_prediction: { summary: 'for callers that keep the prediction, not our id', value: { model: first.name, model_version: first.version, ctr: 0.021, clicked: false }, 'x-status': 200 } as Example,
+            batch: { summary: 'several labels', value: { feedback: [{ request_id: 'k2x9-1', clicked: false }, { request_id: 'k2x9-2.0', clicked: true }] }, 'x-status': 200 } as Example,
+            not_boolean: { summary: 'clicked must be true or false', value: { request_id: 'k2x9-1', clicked: 'yes' }, 'x-status': 400, 'x-invalid': true } as Example,
+          }),
+        },
+        responses: {
+          '200': { description: 'what became of each item', content: json(ref('FeedbackResult'), one('counted', { received: 1, accepted: 0, unknown: 1, duplicate: 0, expired: 0, unattributed: 0 })) },
+          '400': errorResponse('an item is malformed (nothing of the batch is counted)', one('bad', errorExample('invalid_request', "field 'clicked' must be true or false", 'clicked'))),
+        },
+      },
+    },
     '/models': { get: { tags: ['models'], summary: 'The loaded models: version, input signature, A/B weight, status', responses: { '200': { description: 'the models', content: json(ref('Models')) } } } },
     '/health': { get: { tags: ['health'], summary: 'Liveness', responses: { '200': { description: 'the process is up', content: json(ref('Liveness'), one('up', { status: 'ok', uptime_s: 12 })) } } } },
     '/ready': {
@@ -184,6 +203,7 @@ export function buildOpenApi(o: OpenApiOptions): Record<string, unknown> {
     '/monitoring/baseline/{model_name}/capture': {
       post: {
         tags: ['monitoring'], summary: 'Capture a model\'s baseline from a window of live traffic (needs DRIFT_MIN_SAMPLES predictions in it)', ...admin,
+        description: 'No body; like every admin POST it needs Content-Type: application/json (or msgpack), which a cross-site page cannot send without a CORS preflight.',
         parameters: [
           modelParam({ unknown: { summary: 'a model that is not loaded', value: 'no_such_model', 'x-status': 404, 'x-invalid': true } }),
           { name: 'window', in: 'query', required: false, schema: { type: 'string', enum: [...o.windows, 'lifetime'] }, description: 'default: the drift window' },

@@ -37,7 +37,7 @@ const statsBlock = obj({
 const healthStatus: JsonSchema = { type: 'string', enum: ['healthy', 'degraded', 'unhealthy'] };
 const severity: JsonSchema = { type: 'string', enum: ['none', 'medium', 'high'] };
 const healthCheck = obj({
-  name: { type: 'string', enum: ['error_rate', 'latency_p99', 'drift', 'workers', 'mlflow'] },
+  name: { type: 'string', enum: ['error_rate', 'latency_p99', 'drift', 'workers', 'mlflow', 'calibration'] },
   status: { type: 'string', enum: ['pass', 'warn', 'fail'] },
   value: { type: ['number', 'string', 'null'] },
   threshold: { type: 'object' },
@@ -45,7 +45,7 @@ const healthCheck = obj({
 });
 const alert = obj({
   model: { type: 'string', description: '"" for process-wide checks (mlflow)' },
-  kind: { type: 'string', enum: ['error_rate', 'latency_p99', 'drift', 'workers', 'mlflow'] },
+  kind: { type: 'string', enum: ['error_rate', 'latency_p99', 'drift', 'workers', 'mlflow', 'calibration'] },
   severity: { type: 'string', enum: ['warning', 'critical'] },
   since: str,
   message: str,
@@ -136,6 +136,22 @@ export function sharedSchemas(): Record<string, JsonSchema> {
           output: obj({ name: str, kind: { type: 'string', enum: ['probability', 'logit'] } }),
         }, ['name', 'version', 'status', 'ab_weight']),
       },
+    }),
+    FeedbackItem: {
+      oneOf: [
+        obj({ request_id: { type: 'string', minLength: 1, maxLength: 256, description: 'a request_id from /predict_ctr or a row of /predict_ctr/batch' }, clicked: { type: 'boolean' } }),
+        obj({
+          model: { type: 'string', minLength: 1 }, model_version: { type: ['string', 'number'] },
+          ctr: { type: 'number', minimum: 0, maximum: 1, description: 'the CTR the caller was served' }, clicked: { type: 'boolean' },
+        }),
+      ],
+    },
+    FeedbackResult: obj({
+      received: int, accepted: int,
+      unknown: { ...int, description: 'no prediction with this id in the label window' },
+      duplicate: { ...int, description: 'this id was labelled already' },
+      expired: { ...int, description: 'the label window had closed (counted as late)' },
+      unattributed: { ...int, description: 'model/model_version form naming no loaded model' },
     }),
     Liveness: obj({ status: { const: 'ok' }, uptime_s: int }),
     Ready: obj({ ready: { const: true }, models: int, workers: int }),

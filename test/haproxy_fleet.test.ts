@@ -3,12 +3,18 @@
 // die) and started again. The requests in flight on the killed replica are
 // the only ones that may fail — HAProxy resends those that got no answer, so
 // usually none does — and traffic reaches the restarted replica once its
-// /ready check passes. Skipped, saying so, without Debian's haproxy.
+// /ready check passes. Then the fleet view (`ctr-engine fleet` over both
+// replicas) must count exactly the answers the client got from the two live
+// processes, with the percentiles of one HDR histogram holding every latency
+// both recorded. Skipped, saying so, without Debian's haproxy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { Pool } from 'undici';
+import * as hdr from 'hdr-histogram-js';
 import { startLocalFleet } from '../bench/lib/local_fleet.js';
+import { fleetView } from '../bin/fleet.js';
+import { decodeHdrV2, valueAtIndex } from './support/hdr_v2_decode.js';
 
 const hasHaproxy = spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).status === 0;
 const SKIP = hasHaproxy ? false : 'haproxy is not installed (apt-get install haproxy): the load-balancer test did not run';
@@ -44,7 +50,7 @@ async function drive(url: string, done: () => boolean, current: () => Tally): Pr
 }
 
 test('HAProxy + 2 replicas: a replica killed mid-run fails at most its in-flight requests; restarted, it serves again', { skip: SKIP, timeout: 120_000 }, async () => {
-  const fleet = await startLocalFleet({ replicas: 2, env: { WORKERS: '1' }, checkIntervalMs: 300 });
+  const fleet = await startLocalFleet({ replicas: 2, env: { WORKERS: '1', MONITOR_TICK_MS: '100' }, checkIntervalMs: 300 });
   try {
     let stop = false;
     const before: Tally = { ok: 0, byReplica: new Map(), failures: [] };
@@ -73,6 +79,31 @@ test('HAProxy + 2 replicas: a replica killed mid-run fails at most its in-flight
     assert.deepEqual(after.failures, []);
     assert.equal(after.byReplica.size, 2, `the restarted replica serves again: ${JSON.stringify([...after.byReplica])}`);
     console.log(`haproxy fleet: before ${before.ok} ok; during the kill ${during.ok} ok, ${during.failures.length} failed; after restart ${after.ok} ok`);
+
+    // The killed process's id prefix answered before the kill and never after.
+    const killed = [...before.byReplica.keys()].filter((p) => !after.byReplica.has(p));
+    assert.equal(killed.length, 1, `one prefix is the killed replica's: ${[...before.byReplica.keys()]} / ${[...after.byReplica.keys()]}`);
+    let liveOk = 0;
+    for (const t of [before, during, after]) for (const [p, n] of t.byReplica) if (p !== killed[0]) liveOk += n;
+    // A few ticks: every answer is in both replicas' snapshots.
+    await sleep(600);
+    const urls = fleet.replicas.map((r) => `http://${r.host}:${r.port}`);
+    const view = await fleetView(urls);
+    assert.equal(view.fleet.replicas_ok, 2);
+    const served = Object.values(view.models).reduce((n, m) => n + m.successful_requests, 0);
+    assert.equal(served, liveOk, 'the fleet counts exactly what the two live replicas answered');
+    const hists = await Promise.all(urls.map(async (u) => (await fetch(`${u}/monitoring/histograms`)).json() as Promise<any>));
+    for (const [name, m] of Object.entries(view.models)) {
+      const all = new hdr.Float64Histogram(1, 60_000_000, 3);
+      for (const h of hists) {
+        const d = decodeHdrV2(h.models[name].lifetime.latency_us.end_to_end.hdr);
+        for (const [i, c] of d.counts) all.recordValueWithCount(valueAtIndex(d, i), c);
+      }
+      assert.equal(m.stages.end_to_end.count, all.totalCount, name);
+      for (const [key, p] of [['p50', 50], ['p99', 99], ['p999', 99.9]] as const) {
+        assert.equal(m.stages.end_to_end[key], Math.round(all.getValueAtPercentile(p)) / 1000, `${name} ${key}: the fleet's is the merged histogram's`);
+      }
+    }
   } finally {
     await fleet.stop();
   }
