@@ -10,7 +10,6 @@ import {
 import type { EngineCore } from '../engine/engine_core.js';
 import type { ErrorCode } from '../engine/error_codes.js';
 import { BodyRequest } from './body_request.js';
-import { registerModelAdminRoutes } from './model_admin_routes.js';
 import { BodyKind, bodyKindOf, packr, wantsMsgpack } from './http_codec.js';
 import { JSON_TYPE, MSGPACK_TYPE, send, sendError, sendJson } from './respond.js';
 import type { HttpRequestLike as HttpRequest, HttpResponseLike as HttpResponse, RouterLike } from './http_transport.js';
@@ -216,8 +215,6 @@ export function registerMonitoringRoutes(app: RouterLike, deps: MonitoringDeps):
       return out.ok ? { status: 200, body: { model_name: out.model, baseline: out.baseline } } : out.error;
     }).start(req.getHeader('content-length'));
   });
-
-  registerModelAdminRoutes(app, deps);
 
   app.post('/monitoring/baseline/:model/capture', (res, req) => {
     if (!admitAdmin(res, req, deps)) return;

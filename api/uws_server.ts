@@ -4,6 +4,7 @@
 import { configureBodyLimits } from './body_request.js';
 import { runParams, type EngineCore, type RunningServer } from '../engine/engine_core.js';
 import { monitoringDeps, registerMonitoringRoutes } from './monitoring_routes.js';
+import { registerModelAdminRoutes } from './model_admin_routes.js';
 import { registerDashboardRoutes, registerStreamRoutes, streamPrometheusText, type StreamHub } from './stream/index.js';
 import { docsOptions, registerDocsRoutes } from './docs/routes.js';
 import { appDeps, buildApp } from './server.js';
@@ -39,7 +40,9 @@ export async function serveWithUws(core: EngineCore, loaded: LoadedUws): Promise
     registerStreamPlainGet(a);
     registerDashboardRoutes(a);
     registerDocsRoutes(a, docsOptions(core, `uWebSockets.js from ${source}`, true));
-    registerMonitoringRoutes(a, monitoringDeps(core, () => streamPrometheusText(hub!.metrics())));
+    const monitoring = monitoringDeps(core, () => streamPrometheusText(hub!.metrics()));
+    registerMonitoringRoutes(a, monitoring);
+    registerModelAdminRoutes(a, monitoring);
   });
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
     // Exclusively: with uWS's default SO_REUSEPORT a second server on the same
