@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServerProcess, type ServerProcess } from './support/server_process.js';
 import { TestClient } from './support/http_client.js';
+import { loadConfig } from '../engine/config.js';
+import { startServer } from '../bin/start_server.js';
 
 const MODELS = fileURLToPath(new URL('../../engine/models', import.meta.url));
 const ROW = { user_id: 'user_7', ad_id: 'ad_12', device: 'mobile', placement: 'feed', model: 'logistic' };
@@ -183,6 +185,49 @@ describe('hot reload under load', () => {
     } finally {
       await c.close();
       await s.stop();
+    }
+  });
+});
+
+describe('a worker replaced after a reload', () => {
+  it('opens the version in force, not the one the pool started with', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ctr-reload-crash-'));
+    cpSync(MODELS, join(dir, 'models'), { recursive: true });
+    const cfg = loadConfig({
+      PORT: '0', WORKERS: '2', DATA_DIR: dir, MODELS_DIR: join(dir, 'models'), MODELS_WATCH: 'off', MONITOR_TICK_MS: '100',
+      MLFLOW_TRACKING_URI: `file:${join(dir, 'mlruns')}`,
+    }, []);
+    const server = await startServer(cfg);
+    await server.ready;
+    const client = new TestClient(`http://127.0.0.1:${server.port}`, 8);
+    try {
+      const v1 = await client.postJson('/predict_ctr', ROW);
+      assert.equal(v1.body.model_version, '1');
+      setVersion(join(dir, 'models'), '2', 'xgboost');
+      const r = await client.request('POST', '/models/logistic/reload', { headers: ADMIN });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const v2 = await client.postJson('/predict_ctr', ROW);
+      assert.equal(v2.body.model_version, '2');
+      assert.notEqual(v2.body.ctr, v1.body.ctr, 'another graph answers');
+
+      // Each of the pool's first workers in turn; the next only once the replacement has attached.
+      for (const id of server.pool.piscina.threads.map((t) => t.threadId)) {
+        await server.pool.piscina.threads.find((t) => t.threadId === id)!.terminate();
+        for (let i = 0; i < 100 && server.pool.threadsAlive === 2; i++) await sleep(20);
+        for (let i = 0; i < 200 && server.pool.threadsAlive < 2; i++) await sleep(50);
+        assert.equal(server.pool.threadsAlive, 2, 'a replacement worker attached');
+      }
+      // Both workers are replacements now: every answer comes from version 2's session.
+      const replies = await Promise.all(Array.from({ length: 40 }, () => client.postJson('/predict_ctr', ROW)));
+      for (const x of replies) {
+        assert.equal(x.status, 200, JSON.stringify(x.body));
+        assert.equal(x.body.model_version, '2');
+        assert.equal(x.body.ctr, v2.body.ctr);
+      }
+    } finally {
+      await client.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
