@@ -212,7 +212,7 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
   });
   if (featureBuffers) batcher.featureWatch = new FeatureWatch(featureBuffers, cfg.featureWatchSample);
   const state: ServingState = { ready: true, draining: false, startedAt: Date.now(), workersAlive: () => pool.threadsAlive };
-  const reloader = new ModelReloader({ modelsDir: cfg.modelsDir, registry, router, batcher, pool, monitor });
+  const reloader = new ModelReloader({ modelsDir: cfg.modelsDir, registry, router, batcher, pool, monitor, labels });
   if (cfg.modelsWatch) reloader.watch(cfg.modelsWatchDebounceMs);
   const onAbWeights: ((weights: Record<string, number>) => void)[] = [];
   // PUT /ab writes one at a time, so the file ends with the last split applied.

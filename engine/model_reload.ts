@@ -32,6 +32,8 @@ export interface ReloadDeps {
   batcher: Batcher;
   pool: Pick<InferencePool<unknown>, 'openEverywhere'>;
   monitor: Pick<Monitor, 'setModelVersion'>;
+  /** Click labels: predictions after the switch are filed under the new version. */
+  labels: { setServingVersion(model: number, version: string): void } | null;
 }
 
 export class ModelReloader {
@@ -89,7 +91,10 @@ export class ModelReloader {
     registry.replace(fresh);
     this.deps.batcher.switchModel(fresh);
     this.deps.router.refresh(registry.models);
-    if (fresh.version !== current.version) this.deps.monitor.setModelVersion(fresh.index, fresh.version);
+    if (fresh.version !== current.version) {
+      this.deps.monitor.setModelVersion(fresh.index, fresh.version);
+      this.deps.labels?.setServingVersion(fresh.index, fresh.version);
+    }
     const what = fresh.version === current.version ? `reloaded (version ${fresh.version} again)` : `version ${fresh.version} serves (was ${current.version})`;
     return finish('ok', what, fresh.version);
   }

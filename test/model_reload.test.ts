@@ -224,6 +224,17 @@ describe('a worker replaced after a reload', () => {
         assert.equal(x.body.model_version, '2');
         assert.equal(x.body.ctr, v2.body.ctr);
       }
+      // Click labels for predictions after the switch are filed under version 2, those before under 1.
+      const fb = await client.postJson('/feedback', { feedback: [{ request_id: v1.body.request_id, clicked: true }, ...replies.slice(0, 5).map((x) => ({ request_id: x.body.request_id, clicked: false }))] });
+      assert.equal(fb.status, 200, JSON.stringify(fb.body));
+      assert.equal(fb.body.accepted, 6);
+      let q: any;
+      for (let i = 0; i < 50; i++) {
+        q = (await client.freshStats()).models.logistic.quality.lifetime.by_version;
+        if ((q['2']?.labelled ?? 0) >= 5) break;
+      }
+      assert.equal(q['1'].labelled, 1, JSON.stringify(q));
+      assert.equal(q['2'].labelled, 5, JSON.stringify(q));
     } finally {
       await client.close();
       await server.close();
