@@ -73,9 +73,8 @@ export class PredictionLog {
   private readonly ctr: Float32Array;
   private readonly at: Float64Array;
   private readonly model: Uint16Array;
+  /** Per held prediction: its A/B variant (low nibble) and its model's version slot when it was made (high nibble). */
   private readonly variant: Uint8Array;
-  /** Per held prediction: the version slot of the model that made it (it changes with a hot reload). */
-  private readonly vslot: Uint8Array;
   /** Per model: the version slot its predictions are recorded under now. */
   private readonly servingSlot: Uint8Array;
   private readonly state: Uint8Array;
@@ -107,7 +106,6 @@ export class PredictionLog {
     this.at = new Float64Array(c);
     this.model = new Uint16Array(c);
     this.variant = new Uint8Array(c);
-    this.vslot = new Uint8Array(c);
     this.servingSlot = new Uint8Array(q.models.length);
     this.state = new Uint8Array(c);
     const t = nextPow2(2 * c);
@@ -124,7 +122,7 @@ export class PredictionLog {
   /** Bytes the ring and the table hold: fixed at construction. */
   get bytes(): number {
     return this.k1.byteLength + this.k2.byteLength + this.ctr.byteLength + this.at.byteLength + this.model.byteLength
-      + this.variant.byteLength + this.vslot.byteLength + this.state.byteLength + this.table.byteLength;
+      + this.variant.byteLength + this.state.byteLength + this.table.byteLength;
   }
 
   /** Predictions currently held and waiting for a label. */
@@ -162,8 +160,8 @@ export class PredictionLog {
     this.ctr[s] = ctr;
     this.at[s] = now;
     this.model[s] = model;
-    this.variant[s] = variant;
-    this.vslot[s] = this.servingSlot[model];
+    // The low nibble is the variant, the high one the version slot the model serves now (a hot reload changes it): 32 bytes per prediction stay.
+    this.variant[s] = variant | (this.servingSlot[model] << 4);
     this.state[s] = PENDING;
     const table = this.table, mask = this.mask;
     let i = h1 & mask;
@@ -231,7 +229,7 @@ export class PredictionLog {
     this.state[s] = ENDED;
     if (this.implicitNonclicks) {
       this.writer.count(H.implicit_nonclicks);
-      this.writer.label(this.model[s], this.vslot[s], this.variant[s], this.ctr[s], false, true);
+      this.writer.label(this.model[s], this.variant[s] >> 4, this.variant[s] & 15, this.ctr[s], false, true);
     } else {
       this.writer.count(H.expired_unlabelled);
     }
@@ -253,7 +251,7 @@ export class PredictionLog {
       if (st === PENDING) {
         this.state[s] = LABELLED;
         w.count(H.joined);
-        w.label(this.model[s], this.vslot[s], this.variant[s], this.ctr[s], clicked, false);
+        w.label(this.model[s], this.variant[s] >> 4, this.variant[s] & 15, this.ctr[s], clicked, false);
         out = 'accepted';
       } else if (st === LABELLED) {
         w.count(H.duplicate);
@@ -262,7 +260,7 @@ export class PredictionLog {
         w.count(H.expired);
         if (clicked) {
           w.count(H.late_clicks);
-          w.lateClick(this.model[s], this.vslot[s], this.variant[s]);
+          w.lateClick(this.model[s], this.variant[s] >> 4, this.variant[s] & 15);
         }
         out = 'expired';
       }
