@@ -40,7 +40,7 @@ export class ModelReloader {
   private nextGeneration = 1;
   /** Reloads run one at a time (each waits for every worker). */
   private chain: Promise<unknown> = Promise.resolve();
-  private readonly watchers: FSWatcher[] = [];
+  private readonly watchers = new Set<FSWatcher>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private closed = false;
 
@@ -116,25 +116,37 @@ export class ModelReloader {
       t.unref();
       this.timers.set(name, t);
     };
-    const add = (path: string, onChange: (file: string | null) => void) => {
+    const add = (path: string, onChange: (file: string | null) => void): FSWatcher | null => {
       try {
         const w = watch(path, { persistent: false }, (_event, file) => onChange(file === null ? null : String(file)));
         w.on('error', (err) => log.warn(`cannot watch ${path} any more: ${err.message}`));
-        this.watchers.push(w);
+        this.watchers.add(w);
+        return w;
       } catch (err) {
         log.warn(`cannot watch ${path}: ${(err as Error).message}`);
+        return null;
       }
+    };
+    const folderWatchers = new Map<string, FSWatcher | null>();
+    const watchFolder = (folder: string, name: string) => {
+      const old = folderWatchers.get(folder);
+      if (old) { old.close(); this.watchers.delete(old); }
+      folderWatchers.set(folder, add(resolve(dir, folder), () => schedule(name)));
     };
     add(dir, (file) => {
       const name = file === null ? undefined : byFolder.get(file);
-      if (name !== undefined) schedule(name);
+      if (name === undefined) return;
+      // The folder itself was replaced (a new one renamed over it): watch the new one.
+      watchFolder(file!, name);
+      schedule(name);
     });
-    for (const [folder, name] of byFolder) add(resolve(dir, folder), () => schedule(name));
+    for (const [folder, name] of byFolder) watchFolder(folder, name);
   }
 
   close(): void {
     this.closed = true;
-    for (const w of this.watchers.splice(0)) w.close();
+    for (const w of this.watchers) w.close();
+    this.watchers.clear();
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }

@@ -6,7 +6,7 @@
 // and stats, /models and the MLflow file store must name the new versions.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,15 +126,40 @@ describe('hot reload under load', () => {
     assert.equal(watched.reload.trigger, 'watch');
     await sleep(300);
 
+    // 2b. The folder replaced whole (a deploy that renames a fresh folder into place): version 4, then 4 again is a no-op switch.
+    cpSync(join(dir, 'logistic'), join(dir, 'logistic.next'), { recursive: true });
+    const next = JSON.parse(readFileSync(join(dir, 'logistic.next', 'manifest.json'), 'utf8'));
+    next.version = '4';
+    writeFileSync(join(dir, 'logistic.next', 'manifest.json'), JSON.stringify(next));
+    renameSync(join(dir, 'logistic'), join(dir, 'logistic.old'));
+    renameSync(join(dir, 'logistic.next'), join(dir, 'logistic'));
+    for (let i = 0; i < 100; i++) {
+      watched = (await client.get('/models')).body.models.find((m: any) => m.name === 'logistic');
+      if (watched.version === '4' && watched.reload?.status === 'ok') break;
+      await sleep(50);
+    }
+    assert.equal(watched.version, '4', JSON.stringify(watched));
+    rmSync(join(dir, 'logistic.old'), { recursive: true, force: true });
+    // Later edits inside the new folder are still seen.
+    next.version = '5';
+    writeFileSync(join(dir, 'logistic', 'manifest.json'), JSON.stringify(next));
+    for (let i = 0; i < 100; i++) {
+      watched = (await client.get('/models')).body.models.find((m: any) => m.name === 'logistic');
+      if (watched.version === '5' && watched.reload?.status === 'ok') break;
+      await sleep(50);
+    }
+    assert.equal(watched.version, '5', JSON.stringify(watched));
+    await sleep(200);
+
     // 3. Broken versions: the old one keeps serving and /models says why.
     const good = readFileSync(join(dir, 'logistic', 'manifest.json'), 'utf8');
     writeFileSync(join(dir, 'logistic', 'manifest.json'), '{"name": "logistic", "version": ');
     const bad = await client.request('POST', '/models/logistic/reload', { headers: ADMIN });
     assert.equal(bad.status, 422, JSON.stringify(bad.body));
     assert.equal(bad.body.error.code, 'reload_failed');
-    assert.match(bad.body.error.message, /version 3 keeps serving/);
+    assert.match(bad.body.error.message, /version 5 keeps serving/);
     let listed = (await client.get('/models')).body.models.find((m: any) => m.name === 'logistic');
-    assert.equal(listed.version, '3');
+    assert.equal(listed.version, '5');
     assert.equal(listed.reload.status, 'failed');
     assert.match(listed.reload.reason, /manifest/);
     // A width the batch slots were not laid out for.
@@ -145,13 +170,13 @@ describe('hot reload under load', () => {
     const badWidth = await client.request('POST', '/models/logistic/reload', { headers: ADMIN });
     assert.equal(badWidth.status, 422);
     // An ONNX file that is not one.
-    writeFileSync(join(dir, 'logistic', 'manifest.json'), good.replace('"version": "3"', '"version": "5"'));
+    writeFileSync(join(dir, 'logistic', 'manifest.json'), good.replace('"version":"5"', '"version":"6"'));
     writeFileSync(join(dir, 'logistic', 'model.onnx'), 'not an onnx model');
     const badOnnx = await client.request('POST', '/models/logistic/reload', { headers: ADMIN });
     assert.equal(badOnnx.status, 422);
     assert.match(badOnnx.body.error.message, /ONNX/);
     listed = (await client.get('/models')).body.models.find((m: any) => m.name === 'logistic');
-    assert.equal(listed.version, '3');
+    assert.equal(listed.version, '5');
     assert.match(listed.reload.reason, /model\.onnx/);
     await sleep(400); // the watcher's own attempts at the broken files fail the same way
     await traffic.stop();
@@ -159,17 +184,17 @@ describe('hot reload under load', () => {
     assert.deepEqual([...traffic.statuses.keys()], [200], `failed requests: ${traffic.failures.slice(0, 3).join('; ')}`);
     assert.ok(traffic.total > 100, `only ${traffic.total} requests`);
     for (const seen of traffic.versionsByLoop) {
-      assert.deepEqual(seen, ['1', '2', '3'], 'each loop sees the versions in order, never going back');
+      assert.deepEqual(seen, ['1', '2', '3', '4', '5'], 'each loop sees the versions in order, never going back');
     }
     const stats = await client.freshStats();
-    assert.equal(stats.models.logistic.model_version, '3');
+    assert.equal(stats.models.logistic.model_version, '5');
     const metrics = (await client.get('/metrics')).body as string;
     assert.ok(metrics.length > 0);
     console.log(`reload with traffic on (6 client loops, 2 workers): POST ${postMs} ms, watcher ${watched.reload.duration_ms} ms, ${traffic.total} requests, all 200`);
 
     await server.stop();
     const runs = mlflowRuns(join(scratch, 'mlruns')).get('logistic') ?? [];
-    assert.deepEqual(runs.map((x) => x.version).sort(), ['1', '2', '3'], JSON.stringify(runs));
+    assert.deepEqual(runs.map((x) => x.version).sort(), ['1', '2', '3', '4', '5'], JSON.stringify(runs));
     assert.ok(runs.every((x) => x.status === 'FINISHED' || x.status === '3'), JSON.stringify(runs));
   });
 
