@@ -22,7 +22,11 @@ export async function serveWithUws(core: EngineCore, loaded: LoadedUws): Promise
   const app = buildApp(uws, appDeps(core), (a) => {
     // Live for each new client's hello: a hot reload changes a version, PUT /ab the weights.
     const settings: Record<string, unknown> = { ...runParams(cfg), ab_weights: Object.fromEntries(core.router.weights), tick_ms: cfg.monitorTickMs };
-    core.onAbWeights.push((weights) => { settings.ab_weights = weights; settings.ab_weights_set_at = new Date().toISOString(); });
+    core.onAbWeights.push((weights) => {
+      settings.ab_weights = weights;
+      settings.ab_weights_set_at = new Date().toISOString();
+      hub?.settingsChanged();
+    });
     hub = registerStreamRoutes(a, uws, {
       monitor,
       models: registry.models.map((m) => ({ name: m.name, get version() { return registry.models[m.index].version; } })),

@@ -77,11 +77,16 @@ describe('PUT /ab', () => {
     assert.equal(await weightOf(client, 'xgboost'), 0);
 
     // A new stream client's hello carries the split in force.
-    const ws = await WsClient.connect(`ws://127.0.0.1:${server.port}/monitoring/stream?interval=1000`);
-    const m: WsMessage = await ws.next();
-    const hello = m.binary ? unpack(m.data) : JSON.parse(m.data.toString('utf8'));
+    const decode = (m: WsMessage) => (m.binary ? unpack(m.data) : JSON.parse(m.data.toString('utf8')));
+    const ws = await WsClient.connect(`ws://127.0.0.1:${server.port}/monitoring/stream?interval=1000&format=msgpack`);
+    const hello = decode(await ws.next());
     assert.equal(hello.type, 'hello');
     assert.deepEqual(hello.settings.ab_weights, { xgboost: 0, logistic: 1 });
+    // A client already connected gets a settings frame when the split changes.
+    assert.equal((await put(client, { weights: { xgboost: 1, logistic: 1 } })).status, 200);
+    let frame = decode(await ws.next());
+    while (frame.type !== 'settings') frame = decode(await ws.next());
+    assert.deepEqual(frame.settings.ab_weights, { xgboost: 0.5, logistic: 0.5 });
     await ws.close();
   });
 
