@@ -189,7 +189,7 @@ describe('hot reload under load', () => {
     const stats = await client.freshStats();
     assert.equal(stats.models.logistic.model_version, '5');
     const metrics = (await client.get('/metrics')).body as string;
-    assert.ok(metrics.length > 0);
+    assert.match(metrics, /^ctr_model_info\{model="logistic",version="5"\} 1$/m);
     console.log(`reload with traffic on (6 client loops, 2 workers): POST ${postMs} ms, watcher ${watched.reload.duration_ms} ms, ${traffic.total} requests, all 200`);
 
     await server.stop();
