@@ -24,6 +24,7 @@ import { logger } from './logger.js';
 import { loadModel, workerSpec, type ModelRegistry, type ReloadStatus } from './model_registry.js';
 
 const log = logger('reload');
+const OPEN_TIMEOUT_MS = 60_000;
 
 export interface ReloadDeps {
   modelsDir: string;
@@ -83,7 +84,13 @@ export class ModelReloader {
     if (fresh.width !== old.width) {
       return finish('failed', `the new manifest encodes ${fresh.width} columns, the serving version ${old.width}: a reload keeps the input width (the shared batch slots are laid out for it); restart the server to change it`, old.version);
     }
-    const refused = await pool.openEverywhere(workerSpec(fresh), old.generation);
+    // A worker that never answers must not hold every later reload: give up, the old version serves.
+    let timer: NodeJS.Timeout | undefined;
+    const refused = await Promise.race([
+      pool.openEverywhere(workerSpec(fresh), old.generation),
+      new Promise<string>((r) => { timer = setTimeout(() => r(`the workers did not confirm the new session within ${OPEN_TIMEOUT_MS / 1000} s`), OPEN_TIMEOUT_MS); }),
+    ]);
+    clearTimeout(timer);
     if (refused !== null) return finish('failed', refused, old.version);
     if (this.closed) return finish('failed', 'the server is stopping', old.version);
     // The switch: synchronous, so no request sees half of it.
