@@ -37,6 +37,7 @@ export type RouteHandler = (res: HttpResponseLike, req: HttpRequestLike) => void
 export interface RouterLike {
   get(pattern: string, handler: RouteHandler): unknown;
   post(pattern: string, handler: RouteHandler): unknown;
+  put(pattern: string, handler: RouteHandler): unknown;
   any(pattern: string, handler: RouteHandler): unknown;
 }
 

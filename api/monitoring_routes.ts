@@ -22,11 +22,13 @@ export interface MonitoringDeps {
   maxBodyBytes: number;
   /** Extra Prometheus lines appended to /metrics (stream hub, MLflow, …). */
   extraMetrics: () => string;
+  /** Hot reload and run-time A/B weights (api/model_admin_routes.ts). */
+  core: Pick<EngineCore, 'reloader' | 'setAbWeights' | 'registry' | 'router'>;
 }
 
 /** The monitoring routes' dependencies from the engine core; `extraMetrics` is the front end's own /metrics lines. */
 export function monitoringDeps(core: EngineCore, extraMetrics: () => string): MonitoringDeps {
-  return { monitor: core.monitor, adminToken: core.cfg.adminToken, host: core.cfg.host, maxBodyBytes: core.cfg.maxBodyBytes, extraMetrics };
+  return { monitor: core.monitor, adminToken: core.cfg.adminToken, host: core.cfg.host, maxBodyBytes: core.cfg.maxBodyBytes, extraMetrics, core };
 }
 
 type Cached = string | Uint8Array;
@@ -50,7 +52,7 @@ class BodyCache {
 }
 
 /** The route's model name, percent-decoded; a malformed escape stays as sent (and names no model). */
-function modelParam(req: HttpRequest): string {
+export function modelParam(req: HttpRequest): string {
   const raw = req.getParameter(0) ?? '';
   try {
     return decodeURIComponent(raw);
@@ -145,7 +147,7 @@ export function admitAdmin(res: HttpResponse, req: HttpRequest, guard: { adminTo
 }
 
 /** Admin POST with a body whose handling is asynchronous (the coordinator answers). */
-class BaselineRequest extends BodyRequest {
+export class BaselineRequest extends BodyRequest {
   constructor(res: HttpResponse, req: HttpRequest, maxBodyBytes: number, private readonly handle: (value: unknown) => Promise<{ status: 200; body: unknown } | { code: ErrorCode; message: string; field?: string }>) {
     super(res, req, maxBodyBytes);
   }

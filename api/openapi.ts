@@ -162,6 +162,45 @@ export function buildOpenApi(o: OpenApiOptions): Record<string, unknown> {
       },
     },
     '/models': { get: { tags: ['models'], summary: 'The loaded models: version, input signature, A/B weight, status', responses: { '200': { description: 'the models', content: json(ref('Models')) } } } },
+    '/models/{model_name}/reload': {
+      post: {
+        tags: ['models'], summary: 'Hot reload: load the model\'s folder again and switch every worker to it while traffic flows', ...admin,
+        description: 'Reads MODELS_DIR/<folder>/manifest.json and the ONNX file again, checks them (manifest, ONNX contract, same input width), ' +
+          'has every worker open and warm up the new session beside the old one, then switches: responses, /monitoring/stats, /metrics and a new MLflow run carry the new model_version. ' +
+          'Batches already encoded finish on the old session; no request fails because of it. A broken version answers 422 and the old one keeps serving; GET /models shows `reload` with the reason. ' +
+          'With MODELS_WATCH on (default) a change in the folder does the same by itself. Send Content-Type application/json (no body needed).',
+        parameters: [modelParam(modelExamples(200))],
+        responses: {
+          '200': { description: 'the new files serve', content: json(ref('Reload'), one('switched', { model: first.name, reload: { status: 'ok', reason: `version 2 serves (was ${first.version})`, at: '2026-01-01T00:00:00.000Z', version: '2', duration_ms: 48.2, trigger: 'api' } })) },
+          '404': errorResponse('no such model (or it failed to load at start: restart to add it)', one('unknown', errorExample('model_not_found', 'no model named "no_such_model" is loaded', 'name'))),
+          '422': errorResponse('the new files cannot serve; the old version keeps serving', one('broken', errorExample('reload_failed', `model ${first.name}: the reload failed and version ${first.version} keeps serving: model file model.onnx is not a readable ONNX model`))),
+          '415': errorResponse('no JSON or msgpack Content-Type', one('no type', errorExample('unsupported_media_type', 'admin endpoints need Content-Type: application/json or application/msgpack'))),
+          ...adminErrors,
+        },
+      },
+    },
+    '/ab': {
+      get: { tags: ['models'], summary: 'The A/B split: each model\'s share of requests that name no model, and the weights as configured', responses: { '200': { description: 'the split', content: json(ref('AbWeights')) } } },
+      put: {
+        tags: ['models'], summary: 'Change the A/B weights at run time (sticky routing by the routing key follows the new split)', ...admin,
+        description: 'Weights are relative (they need not add up to 1); a model left out gets 0 (reachable only by naming it). Each weight must be a finite number ≥ 0 for a loaded model, and the serving models\' weights must add up to more than 0. ' +
+          'GET /models (ab_weight), GET /ab and the stream\'s hello settings show the new split. Kept across restarts only with AB_WEIGHTS_PERSIST=on (DATA_DIR/ab_weights.json).',
+        requestBody: {
+          required: true,
+          content: json(ref('AbWeightsInput'), {
+            split: { summary: 'a split over the loaded models', value: { weights: Object.fromEntries(models.map((m, i) => [m.name, i === 0 ? 0.7 : 0.3 / Math.max(1, models.length - 1)])) }, 'x-status': 200 } as Example,
+            negative: { summary: 'a negative weight', value: { weights: { [first.name]: -1 } }, 'x-status': 400, 'x-invalid': true } as Example,
+            unknown_model: { summary: 'a model that is not loaded', value: { weights: { no_such_model: 1 } }, 'x-status': 400 } as Example,
+          }),
+        },
+        responses: {
+          '200': { description: 'the split now in force', content: json(ref('AbWeights'), one('set', { weights: Object.fromEntries(models.map((m, i) => [m.name, i === 0 ? 0.7 : 0.3 / Math.max(1, models.length - 1)])), configured: { [first.name]: 0.7 }, routing_key: 'user_id' })) },
+          '400': errorResponse('`weights` missing or not an object, a weight not a finite number ≥ 0, an unknown model, or all weights 0; `field` names it', one('bad', errorExample('invalid_request', `weights.${first.name}: expected a finite number ≥ 0, got -1`, `weights.${first.name}`))),
+          '415': errorResponse('no JSON or msgpack Content-Type', one('no type', errorExample('unsupported_media_type', 'admin endpoints need Content-Type: application/json or application/msgpack'))),
+          ...adminErrors,
+        },
+      },
+    },
     '/health': { get: { tags: ['health'], summary: 'Liveness', responses: { '200': { description: 'the process is up', content: json(ref('Liveness'), one('up', { status: 'ok', uptime_s: 12 })) } } } },
     '/ready': {
       get: {

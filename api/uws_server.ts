@@ -4,6 +4,7 @@
 import { configureBodyLimits } from './body_request.js';
 import { runParams, type EngineCore, type RunningServer } from '../engine/engine_core.js';
 import { monitoringDeps, registerMonitoringRoutes } from './monitoring_routes.js';
+import { registerModelAdminRoutes } from './model_admin_routes.js';
 import { registerDashboardRoutes, registerStreamRoutes, streamPrometheusText, type StreamHub } from './stream/index.js';
 import { docsOptions, registerDocsRoutes } from './docs/routes.js';
 import { appDeps, buildApp } from './server.js';
@@ -19,10 +20,17 @@ export async function serveWithUws(core: EngineCore, loaded: LoadedUws): Promise
   let hub: StreamHub | undefined;
   configureBodyLimits(cfg.maxInflightBodyBytes, cfg.discardBodyBytes);
   const app = buildApp(uws, appDeps(core), (a) => {
+    // Live for each new client's hello: a hot reload changes a version, PUT /ab the weights.
+    const settings: Record<string, unknown> = { ...runParams(cfg), ab_weights: Object.fromEntries(core.router.weights), tick_ms: cfg.monitorTickMs };
+    core.onAbWeights.push((weights) => {
+      settings.ab_weights = weights;
+      settings.ab_weights_set_at = new Date().toISOString();
+      hub?.settingsChanged();
+    });
     hub = registerStreamRoutes(a, uws, {
       monitor,
-      models: registry.models.map((m) => ({ name: m.name, version: m.version })),
-      settings: { ...runParams(cfg), ab_weights: Object.fromEntries(core.router.weights), tick_ms: cfg.monitorTickMs },
+      models: registry.models.map((m) => ({ name: m.name, get version() { return registry.models[m.index].version; } })),
+      settings,
       opts: {
         defaultIntervalMs: cfg.streamIntervalMs,
         minIntervalMs: 100,
@@ -36,7 +44,9 @@ export async function serveWithUws(core: EngineCore, loaded: LoadedUws): Promise
     registerStreamPlainGet(a);
     registerDashboardRoutes(a);
     registerDocsRoutes(a, docsOptions(core, `uWebSockets.js from ${source}`, true));
-    registerMonitoringRoutes(a, monitoringDeps(core, () => streamPrometheusText(hub!.metrics())));
+    const monitoring = monitoringDeps(core, () => streamPrometheusText(hub!.metrics()));
+    registerMonitoringRoutes(a, monitoring);
+    registerModelAdminRoutes(a, monitoring);
   });
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
     // Exclusively: with uWS's default SO_REUSEPORT a second server on the same

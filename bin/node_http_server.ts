@@ -11,6 +11,7 @@
 import { configureBodyLimits } from '../api/body_request.js';
 import type { EngineCore, RunningServer } from '../engine/engine_core.js';
 import { monitoringDeps, registerMonitoringRoutes } from '../api/monitoring_routes.js';
+import { registerModelAdminRoutes } from '../api/model_admin_routes.js';
 import { drain } from '../api/drain.js';
 import { docsOptions, registerDocsRoutes } from '../api/docs/routes.js';
 import { appDeps, registerCatchAll, registerServingRoutes } from '../api/server.js';
@@ -25,7 +26,9 @@ export async function serveWithNodeHttp(core: EngineCore): Promise<RunningServer
   configureBodyLimits(cfg.maxInflightBodyBytes, cfg.discardBodyBytes);
   const app = new NodeHttpApp();
   registerServingRoutes(app, appDeps(core));
-  registerMonitoringRoutes(app, monitoringDeps(core, () => ''));
+  const monitoring = monitoringDeps(core, () => '');
+  registerMonitoringRoutes(app, monitoring);
+  registerModelAdminRoutes(app, monitoring);
   registerStreamUnavailableRoutes(app, 'the native-free node:http front end has none; poll GET /monitoring/stats, /monitoring/health or /metrics, or serve with FRONT_END=uws');
   registerDocsRoutes(app, docsOptions(core, FRONT_END_NAME, false));
   registerCatchAll(app);

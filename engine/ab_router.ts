@@ -32,7 +32,7 @@ export class AbRouter {
   readonly routingKey: string;
   private readonly keyParent: string | null;
   private readonly keyName: string;
-  private readonly configured: Record<string, number>;
+  private configured: Record<string, number>;
 
   constructor(models: readonly LoadedModel[], configured: Record<string, number>) {
     const names = Object.keys(configured);
@@ -77,6 +77,48 @@ export class AbRouter {
       return true;
     } catch {
       return false;
+    }
+  }
+
+  /**
+   * Recomputes the split over the models that serve now: after a hot reload
+   * put a new generation in a slot (targets hold the model objects), or when
+   * a model failed. False when no weighted model would serve (the split stays).
+   */
+  refresh(all: readonly LoadedModel[]): boolean {
+    try {
+      this.split(all.filter((m) => m.failure === undefined));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The configured weights (as given, before normalising), for persisting them. */
+  get configuredWeights(): Readonly<Record<string, number>> {
+    return this.configured;
+  }
+
+  /**
+   * PUT /ab: new weights at run time. Throws a TypeError naming the bad
+   * entry (unknown model, not a finite number ≥ 0, all zero among serving
+   * models); the split is unchanged then.
+   */
+  setWeights(weights: Record<string, number>, all: readonly LoadedModel[]): void {
+    const names = Object.keys(weights);
+    if (names.length === 0) throw new TypeError('weights: name at least one model');
+    for (const n of names) {
+      if (!all.some((m) => m.name === n)) throw new TypeError(`weights.${n}: no model ${JSON.stringify(n)} (loaded: ${all.map((m) => m.name).join(', ')})`);
+      const w = weights[n];
+      if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) throw new TypeError(`weights.${n}: expected a finite number ≥ 0, got ${JSON.stringify(w)}`);
+    }
+    const before = this.configured;
+    this.configured = { ...weights };
+    try {
+      this.split(all.filter((m) => m.failure === undefined));
+    } catch {
+      this.configured = before;
+      throw new TypeError('weights: the weights of the serving models must add up to more than 0');
     }
   }
 

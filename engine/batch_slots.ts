@@ -22,7 +22,7 @@
 //     [CTL_PARTS]    parts in the task (at most one per model)
 //     [CTL_WARM_UP]  1 for the warm-up task (kept out of the statistics)
 //     then per part p, at CTL_PART_BASE + p × PART_FIELDS:
-//       [PART_MODEL] [PART_ROWS] [PART_OLDEST_ENQUEUED_AT] (absolute ms)
+//       [PART_MODEL] [PART_ROWS] [PART_OLDEST_ENQUEUED_AT] (absolute ms) [PART_GENERATION]
 
 const FLOAT = Float32Array.BYTES_PER_ELEMENT;
 const DOUBLE = Float64Array.BYTES_PER_ELEMENT;
@@ -30,10 +30,12 @@ const DOUBLE = Float64Array.BYTES_PER_ELEMENT;
 export const CTL_PARTS = 0;
 export const CTL_WARM_UP = 1;
 export const CTL_PART_BASE = 2;
-export const PART_FIELDS = 3;
+export const PART_FIELDS = 4;
 export const PART_MODEL = 0;
 export const PART_ROWS = 1;
 export const PART_OLDEST_ENQUEUED_AT = 2;
+/** The model's generation the rows were encoded for (engine/model_registry.ts): the worker runs that session. */
+export const PART_GENERATION = 3;
 
 /** Float64 fields of one slot's task header. */
 export function controlFloats(models: number): number {

@@ -61,8 +61,11 @@ class Batch {
   oldestEnqueuedAt = 0;
   readonly owners: RowOwner[];
   readonly slots: Int32Array;
-  /** batchMaxSize × width; rows past `rows` are always zero (the encoder writes sparse rows into zeroed memory). */
-  constructor(readonly model: LoadedModel, readonly features: Float32Array, capacity: number) {
+  /**
+   * batchMaxSize × width; rows past `rows` are always zero (the encoder writes sparse rows into zeroed memory).
+   * `model` is the generation the rows were encoded for (a spare batch takes the current one when reused).
+   */
+  constructor(public model: LoadedModel, readonly features: Float32Array, capacity: number) {
     this.owners = new Array<RowOwner>(capacity);
     this.slots = new Int32Array(capacity);
   }
@@ -74,7 +77,8 @@ class ModelQueue {
   /** Rows enqueued and not yet dispatched. */
   waitingRows = 0;
   readonly spare: Batch[] = [];
-  constructor(readonly model: LoadedModel) {}
+  /** The current generation: new rows are encoded for it (switchModel changes it). */
+  constructor(public model: LoadedModel) {}
 }
 
 /** One task in a worker: its first `parts` batches (one per model at most). Reused across tasks. */
@@ -169,7 +173,11 @@ export class Batcher implements ReplySink<InFlightTask> {
 
   private takeBatch(q: ModelQueue): Batch {
     const spare = q.spare.pop();
-    if (spare !== undefined) return spare;
+    if (spare !== undefined) {
+      // A batch of an earlier generation, recycled: same width (a reload keeps it), so its buffer serves.
+      spare.model = q.model;
+      return spare;
+    }
     const cap = this.opts.batchMaxSize;
     return new Batch(q.model, new Float32Array(cap * q.model.width), cap);
   }
@@ -209,7 +217,8 @@ export class Batcher implements ReplySink<InFlightTask> {
     const width = q.model.width;
     while (head.rows < max) {
       const src = q.ready.length > 0 ? q.ready[0] : q.open;
-      if (src === null || src.rows === 0) break;
+      // Rows encoded for another generation of the model go in a task of their own.
+      if (src === null || src.rows === 0 || src.model !== head.model) break;
       // Move src's live rows, in order, until head is full.
       let r = 0;
       for (; r < src.rows && head.rows < max; r++) {
@@ -286,6 +295,22 @@ export class Batcher implements ReplySink<InFlightTask> {
       // so the batch comes back from the worker ready to encode into.
       for (let i = 0; i < parts; i++) task.batches[i].features.fill(0, 0, task.batches[i].rows * task.batches[i].model.width);
     }
+  }
+
+  /**
+   * Hot reload: rows enqueued from now on are encoded for `model` (the new
+   * generation of a model slot, same index and width). The open batch, encoded
+   * for the old generation, is closed: it and the batches already waiting or
+   * in a worker still run on the old session, which the workers keep open.
+   */
+  switchModel(model: LoadedModel): void {
+    const q = this.queues[model.index];
+    if (q.open !== null) {
+      if (q.open.rows > 0) q.ready.push(q.open);
+      else q.spare.push(q.open);
+      q.open = null;
+    }
+    q.model = model;
   }
 
   onCapacity(): void {

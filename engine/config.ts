@@ -28,6 +28,12 @@ export interface ServerConfig {
   modelsDir: string;
   /** model name → weight; empty means equal weights over every loaded model. */
   abWeights: Record<string, number>;
+  /** Reload a model when its folder under modelsDir changes (hot reload). */
+  modelsWatch: boolean;
+  /** Quiet time after the last change in a model folder before it is reloaded. */
+  modelsWatchDebounceMs: number;
+  /** PUT /ab's weights are kept in DATA_DIR/ab_weights.json and override AB_WEIGHTS at the next start. */
+  abWeightsPersist: boolean;
   batchMaxSize: number;
   batchMaxDelayMs: number;
   queueBound: number;
@@ -123,6 +129,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'tasksPerWorker', env: 'TASKS_PER_WORKER', flag: '--tasks-per-worker', kind: 'int', min: 1, max: 16, help: 'batches in flight per worker', default: () => 1 },
   { key: 'intraOpThreads', env: 'ORT_INTRA_OP_THREADS', flag: '--ort-intra-op-threads', kind: 'int', min: 1, max: 64, help: 'onnxruntime intra-op threads per worker', default: () => 1 },
   { key: 'modelsDir', env: 'MODELS_DIR', flag: '--models-dir', kind: 'path', help: 'folder of model folders (manifest.json + ONNX)', default: () => resolve(projectRoot(), 'engine/models') },
+  { key: 'modelsWatch', env: 'MODELS_WATCH', flag: '--models-watch', kind: 'bool', help: 'reload a model when its folder under MODELS_DIR changes', default: () => true },
+  { key: 'modelsWatchDebounceMs', env: 'MODELS_WATCH_DEBOUNCE_MS', flag: '--models-watch-debounce-ms', kind: 'int', min: 10, max: 60_000, help: 'quiet time after the last change in a model folder before reloading it', default: () => 500 },
+  { key: 'abWeightsPersist', env: 'AB_WEIGHTS_PERSIST', flag: '--ab-weights-persist', kind: 'bool', help: 'keep PUT /ab weights in DATA_DIR/ab_weights.json; they override AB_WEIGHTS at the next start', default: () => false },
   { key: 'abWeights', env: 'AB_WEIGHTS', flag: '--ab-weights', kind: 'weights', help: 'A/B traffic weights, e.g. xgboost=70,logistic=30', default: () => ({}) },
   { key: 'batchMaxSize', env: 'BATCH_MAX_SIZE', flag: '--batch-max-size', kind: 'int', min: 1, max: 65536, help: 'rows per inference batch, at most', default: () => 256 },
   { key: 'batchMaxDelayMs', env: 'BATCH_MAX_DELAY_MS', flag: '--batch-max-delay-ms', kind: 'number', min: 0, max: 10_000, help: 'a batch waiting for a worker closes after this long', default: () => 2 },

@@ -15,6 +15,8 @@ import { FeatureWatch, createFeatureWatchBuffers } from './features/feature_watc
 import { PredictionLog } from './labels/prediction_log.js';
 import { createQualityBuffers } from './labels/quality_layout.js';
 import { loadModelRegistry, type ModelRegistry } from './model_registry.js';
+import { ModelReloader } from './model_reload.js';
+import { abWeightsPath, readAbWeights, writeAbWeights } from './ab_weights_file.js';
 import type { ServingObserver } from './serving_observer.js';
 import { AlertWebhook } from './alert_webhook.js';
 import { logger } from './logger.js';
@@ -41,6 +43,15 @@ export interface EngineCore {
   observer: ServingObserver;
   /** Recent predictions awaiting click feedback (POST /feedback); null when LABEL_CAPACITY is 0. */
   labels: PredictionLog | null;
+  /** Hot reload (POST /models/{name}/reload, MODELS_WATCH). */
+  reloader: ModelReloader;
+  /**
+   * PUT /ab: validates and applies new A/B weights (throws a TypeError naming
+   * the field), tells the stream, and saves them when AB_WEIGHTS_PERSIST is on.
+   */
+  setAbWeights(weights: Record<string, number>): Promise<void>;
+  /** Listeners told the new split after PUT /ab (the stream). */
+  onAbWeights: ((weights: Record<string, number>) => void)[];
   state: ServingState;
   /** Already resolved: startEngineCore resolves only once every worker has run every model once. */
   ready: Promise<void>;
@@ -94,7 +105,21 @@ export function runParams(cfg: ServerConfig): Record<string, string> {
 /** `backend` is the inference backend the composition root chose for cfg.inferenceBackend. */
 export async function startEngineCore(cfg: ServerConfig, backend: InferenceBackendRef): Promise<EngineCore> {
   const registry = loadModelRegistry(cfg.modelsDir);
-  const router = new AbRouter(registry.models, cfg.abWeights);
+  const startLog = logger('server');
+  let abWeights = cfg.abWeights;
+  if (cfg.abWeightsPersist) {
+    try {
+      const saved = readAbWeights(abWeightsPath(cfg.dataDir));
+      if (saved !== null) {
+        new AbRouter(registry.models, saved); // throws naming a model no longer loaded
+        abWeights = saved;
+        startLog.info(`A/B weights from ${abWeightsPath(cfg.dataDir)} (saved by PUT /ab): ${JSON.stringify(saved)}`);
+      }
+    } catch (err) {
+      startLog.warn(`saved A/B weights ignored, AB_WEIGHTS applies: ${(err as Error).message}`);
+    }
+  }
+  const router = new AbRouter(registry.models, abWeights);
   // Shards for replacements too: a new worker may start before its predecessor's shard is released.
   const telemetry = createTelemetry({ models: registry.models.map((m) => m.name), workerShards: cfg.workers + 2, enabled: cfg.monitoring });
   const recorder = createMainRecorder(telemetry);
@@ -187,6 +212,22 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
   });
   if (featureBuffers) batcher.featureWatch = new FeatureWatch(featureBuffers, cfg.featureWatchSample);
   const state: ServingState = { ready: true, draining: false, startedAt: Date.now(), workersAlive: () => pool.threadsAlive };
+  const reloader = new ModelReloader({ modelsDir: cfg.modelsDir, registry, router, batcher, pool, monitor, labels });
+  if (cfg.modelsWatch) reloader.watch(cfg.modelsWatchDebounceMs);
+  const onAbWeights: ((weights: Record<string, number>) => void)[] = [];
+  // PUT /ab writes one at a time, so the file ends with the last split applied.
+  let abSaving: Promise<void> = Promise.resolve();
+  const setAbWeights = async (weights: Record<string, number>): Promise<void> => {
+    router.setWeights(weights, registry.models);
+    const split = Object.fromEntries(router.weights);
+    for (const l of onAbWeights) l(split);
+    startLog.info(`A/B weights set: ${JSON.stringify(weights)}`);
+    if (cfg.abWeightsPersist) {
+      const saved = { ...router.configuredWeights };
+      abSaving = abSaving.catch(() => undefined).then(() => writeAbWeights(abWeightsPath(cfg.dataDir), cfg.dataDir, saved));
+      await abSaving;
+    }
+  };
   reportWorkers();
   const ready = Promise.resolve();
   // Alerts and health changes: a log line each, and the webhook when configured (off: no listener cost beyond a tick's compare).
@@ -195,10 +236,11 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
   const operatorEvents = watchOperatorEvents(monitor, alertsLog, webhook, ready);
   let closed = false;
   return {
-    cfg, registry, router, batcher, pool, monitor, observer, labels, state, ready,
+    cfg, registry, router, batcher, pool, monitor, observer, labels, reloader, setAbWeights, onAbWeights, state, ready,
     async close(opts = {}) {
       if (closed) return;
       closed = true;
+      reloader.close();
       state.ready = false;
       // Workers stopping is not news: stop reporting now; queued webhook posts go on meanwhile, within a bound.
       const eventsClosed = operatorEvents.close(Math.min(2000, cfg.shutdownDeadlineMs));

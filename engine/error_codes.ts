@@ -10,6 +10,8 @@ export const ERROR_STATUS = {
   upgrade_required: 426,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  /** A hot reload found the model's new files unusable; the old version keeps serving. */
+  reload_failed: 422,
   inference_failed: 500,
   overloaded: 503,
   not_ready: 503,

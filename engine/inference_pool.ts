@@ -15,10 +15,10 @@
 // each cloned object key lookups on both sides.
 import { Piscina } from 'piscina';
 import type { MessagePort } from 'node:worker_threads';
-import { BatchSlots, CTL_PARTS, CTL_PART_BASE, CTL_WARM_UP, PART_FIELDS, PART_MODEL, PART_OLDEST_ENQUEUED_AT, PART_ROWS } from './batch_slots.js';
-import { ATTACH, okReply, type AttachMessage, type InferenceReply, type ReplyMessage, type SlotsSetup, type TaskMessage } from './inference_task.js';
+import { BatchSlots, CTL_PARTS, CTL_PART_BASE, CTL_WARM_UP, PART_FIELDS, PART_MODEL, PART_GENERATION, PART_OLDEST_ENQUEUED_AT, PART_ROWS } from './batch_slots.js';
+import { ATTACH, okReply, type AttachMessage, type InferenceReply, type OpenModel, type OpenReply, type ReplyMessage, type SlotsSetup, type TaskMessage } from './inference_task.js';
 import type { InferenceBackendRef } from './inference_backend.js';
-import type { ModelRegistry } from './model_registry.js';
+import type { ModelRegistry, WorkerModelSpec } from './model_registry.js';
 import type { TelemetryBuffers } from './telemetry/index.js';
 import { BACKGROUND_THREAD_LIMITS } from './thread_heap.js';
 
@@ -36,7 +36,7 @@ export interface InferencePoolOptions {
 
 /** One model batch to send: its first rows × model.width floats of `features` are copied into a slot. */
 export interface OutgoingBatch {
-  readonly model: { readonly index: number; readonly width: number };
+  readonly model: { readonly index: number; readonly width: number; readonly generation: number };
   readonly rows: number;
   readonly features: Float32Array;
   readonly oldestEnqueuedAt: number;
@@ -68,6 +68,8 @@ interface Link<T> {
   free: number[];
   /** Settles once the worker ran every model once (set at attach). */
   warm: Promise<Map<number, string>> | null;
+  /** Hot reload: OpenModel requests awaiting this worker's answer, by id (resolved null if the worker goes away). */
+  opens: Map<number, (reply: OpenReply | null) => void>;
 }
 
 class WarmUp {
@@ -83,6 +85,7 @@ export class InferencePool<T = unknown> {
   private readonly batchMaxSize: number;
   private readonly widths: number[];
   private next = 0;
+  private nextOpenId = 1;
   private closed = false;
   private attachWaiters: (() => void)[] = [];
   /** Called whenever a worker attaches or goes away (for health's workers check). */
@@ -135,6 +138,7 @@ export class InferencePool<T = unknown> {
       tokens: new Array<T | WarmUp | null>(this.tasksPerWorker).fill(null),
       free: Array.from({ length: this.tasksPerWorker }, (_, i) => this.tasksPerWorker - 1 - i),
       warm: null,
+      opens: new Map(),
     };
     port.on('message', (reply: ReplyMessage) => this.receive(link, reply));
     // The port closes when its worker exits, however it exits: the one signal
@@ -144,7 +148,7 @@ export class InferencePool<T = unknown> {
     // Workers must not keep the process alive on their own; the pool decides when they end.
     port.unref();
     // The worker's first message (a port is FIFO, so it has the slots before any task).
-    port.postMessage({ slots: slots.spec } satisfies SlotsSetup);
+    port.postMessage({ slots: slots.spec, models: this.registry.workerSpecs() } satisfies SlotsSetup);
     // Warmed up before the link is offered to the batcher, so the warm-up
     // always finds a free slot even when requests arrive before readiness.
     link.warm = this.warmUpLink(link);
@@ -162,6 +166,8 @@ export class InferencePool<T = unknown> {
     link.port.close();
     this.onWorkerLost(link.threadId);
     this.onWorkersChanged();
+    for (const resolve of link.opens.values()) resolve(null);
+    link.opens.clear();
     for (let s = 0; s < link.tokens.length; s++) {
       const token = link.tokens[s];
       link.tokens[s] = null;
@@ -172,6 +178,11 @@ export class InferencePool<T = unknown> {
   }
 
   private receive(link: Link<T>, msg: ReplyMessage): void {
+    if (typeof msg === 'object' && 'opened' in msg) {
+      link.opens.get(msg.opened)?.(msg);
+      link.opens.delete(msg.opened);
+      return;
+    }
     const slot = typeof msg === 'number' ? msg : msg.slot;
     const token = link.tokens[slot];
     if (token === null || token === undefined) return;
@@ -233,7 +244,7 @@ export class InferencePool<T = unknown> {
     for (let i = 0; i < parts; i++) {
       const b = batches[i];
       best.slots.input(slot, b.model.index).set(b.features.subarray(0, b.rows * b.model.width));
-      writePart(ctl, i, b.model.index, b.rows, b.oldestEnqueuedAt);
+      writePart(ctl, i, b.model.index, b.rows, b.oldestEnqueuedAt, b.model.generation);
     }
     best.port.postMessage(slot satisfies TaskMessage);
   }
@@ -269,10 +280,35 @@ export class InferencePool<T = unknown> {
       ctl[CTL_WARM_UP] = 1;
       for (const m of this.registry.models) {
         link.slots.input(slot, m.index).fill(0, 0, m.width);
-        writePart(ctl, m.index, m.index, 1, 0);
+        writePart(ctl, m.index, m.index, 1, 0, m.generation);
       }
       link.port.postMessage(slot satisfies TaskMessage);
     });
+  }
+
+  /**
+   * Hot reload: has every live worker open `spec` beside generation `keep`
+   * and run one row through it. Resolves with the first worker's reason when
+   * one could not (the caller then keeps the old generation), or null once
+   * every worker attached now can serve the new one. A worker that attaches
+   * meanwhile is asked too; one that dies is not waited for (its replacement
+   * opens the registry's current specs at attach).
+   */
+  async openEverywhere(spec: WorkerModelSpec, keep: number): Promise<string | null> {
+    const asked = new Set<Link<T>>();
+    for (;;) {
+      const pending = this.links.filter((l) => !asked.has(l));
+      if (pending.length === 0) return this.links.length === 0 ? 'no inference worker is alive' : null;
+      const replies = await Promise.all(pending.map((l) => {
+        asked.add(l);
+        const id = this.nextOpenId++;
+        return new Promise<OpenReply | null>((resolve) => {
+          l.opens.set(id, resolve);
+          l.port.postMessage({ open: spec, keep, id } satisfies OpenModel);
+        });
+      }));
+      for (const r of replies) if (r !== null && r.error !== null) return r.error;
+    }
   }
 
   get threadsAlive(): number {
@@ -287,8 +323,9 @@ export class InferencePool<T = unknown> {
 }
 
 /** Part `i` of a task header (engine/batch_slots.ts has the layout). */
-function writePart(ctl: Float64Array, i: number, model: number, rows: number, oldestEnqueuedAt: number): void {
+function writePart(ctl: Float64Array, i: number, model: number, rows: number, oldestEnqueuedAt: number, generation: number): void {
   const at = CTL_PART_BASE + i * PART_FIELDS;
+  ctl[at + PART_GENERATION] = generation;
   ctl[at + PART_MODEL] = model;
   ctl[at + PART_ROWS] = rows;
   ctl[at + PART_OLDEST_ENQUEUED_AT] = oldestEnqueuedAt;

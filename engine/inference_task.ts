@@ -6,10 +6,34 @@
 // an error is an object. Times are absolute milliseconds
 // (performance.timeOrigin + now()), comparable across threads.
 import type { SlotsSpec } from './batch_slots.js';
+import type { WorkerModelSpec } from './model_registry.js';
 
-/** The first message on a link's port: the shared slots every later task refers to. */
+/**
+ * The first message on a link's port: the shared slots every later task
+ * refers to, and the models' current specs (a replacement worker started from
+ * the pool's first workerData opens any model reloaded since, before its
+ * warm-up).
+ */
 export interface SlotsSetup {
   slots: SlotsSpec;
+  models: WorkerModelSpec[];
+}
+
+/**
+ * Hot reload (engine/model_reload.ts): open `spec` (a new generation of its
+ * model) beside the session of generation `keep`, which batches already
+ * encoded still name; older sessions are dropped. The worker runs one row
+ * through it (its warm-up) before it answers with an OpenReply.
+ */
+export interface OpenModel {
+  open: WorkerModelSpec;
+  keep: number;
+  id: number;
+}
+export interface OpenReply {
+  opened: number;
+  /** Why the worker could not open or warm up the new session; null when it can serve it. */
+  error: string | null;
 }
 
 /** A task on the wire: its slot's number (the header says which models, how many rows, and when). */
@@ -30,7 +54,7 @@ export interface InferenceReply {
 }
 
 /** A reply on the wire: the slot's number when every part succeeded, else the whole reply. */
-export type ReplyMessage = number | InferenceReply;
+export type ReplyMessage = number | InferenceReply | OpenReply;
 
 const OK_PART: ReplyPart = Object.freeze({ error: null });
 const okReplies: InferenceReply[] = [];

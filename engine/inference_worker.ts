@@ -15,8 +15,8 @@ import { MessageChannel, parentPort, threadId } from 'node:worker_threads';
 import type { InferenceBackendModule, InferenceBackendRef, ModelRunner, Outputs } from './inference_backend.js';
 import { claimWorkerShard, type TelemetryBuffers } from './telemetry/index.js';
 import type { WorkerModelSpec } from './model_registry.js';
-import { BatchSlots, CTL_PARTS, CTL_PART_BASE, CTL_WARM_UP, PART_FIELDS, PART_MODEL, PART_OLDEST_ENQUEUED_AT, PART_ROWS } from './batch_slots.js';
-import { ATTACH, type AttachMessage, type DirectReply, type DirectTask, type InferenceReply, type ReplyMessage, type ReplyPart, type SlotsSetup, type TaskMessage } from './inference_task.js';
+import { BatchSlots, CTL_PARTS, CTL_PART_BASE, CTL_WARM_UP, PART_FIELDS, PART_MODEL, PART_GENERATION, PART_OLDEST_ENQUEUED_AT, PART_ROWS } from './batch_slots.js';
+import { ATTACH, type AttachMessage, type DirectReply, type DirectTask, type InferenceReply, type OpenModel, type OpenReply, type ReplyMessage, type ReplyPart, type SlotsSetup, type TaskMessage } from './inference_task.js';
 
 interface WorkerInit {
   models: WorkerModelSpec[];
@@ -42,20 +42,75 @@ function failing(reason: string): ModelRunner {
     throw new Error(reason);
   };
 }
-async function openBackend(): Promise<{ runners: ModelRunner[]; readsSharedMemory: boolean }> {
-  let backend: InferenceBackendModule;
+async function loadBackend(): Promise<InferenceBackendModule | string> {
   try {
-    backend = (await import(init.backend.moduleUrl)) as InferenceBackendModule;
+    return (await import(init.backend.moduleUrl)) as InferenceBackendModule;
   } catch (err) {
-    const reason = `the ${init.backend.name} backend cannot be loaded: ${(err as Error)?.message ?? err}`;
-    return { runners: specs.map(() => failing(reason)), readsSharedMemory: true };
+    return `the ${init.backend.name} backend cannot be loaded: ${(err as Error)?.message ?? err}`;
   }
-  const runners = await Promise.all(specs.map((m) => backend.openModel(m, { intraOpThreads: init.intraOpThreads }).catch((err: unknown) =>
-    failing(`model ${m.name}: the ${init.backend.name} backend cannot open ${m.onnxPath}: ${(err as Error)?.message ?? err}`))));
-  return { runners, readsSharedMemory: backend.readsSharedMemory };
 }
-const backend = await openBackend();
-const runners = backend.runners;
+const backendModule = await loadBackend();
+
+function openRunner(m: WorkerModelSpec): Promise<ModelRunner> {
+  if (typeof backendModule === 'string') return Promise.resolve(failing(backendModule));
+  return backendModule.openModel(m, { intraOpThreads: init.intraOpThreads }).catch((err: unknown) =>
+    failing(`model ${m.name}: the ${init.backend.name} backend cannot open ${m.onnxPath}: ${(err as Error)?.message ?? err}`));
+}
+
+/** One open session of one generation of a model. */
+interface Session { spec: WorkerModelSpec; run: ModelRunner }
+// Per model index: the current generation's session and, during and just
+// after a hot reload, the one before it (batches encoded for it may still
+// arrive). A batch names its generation (PART_GENERATION).
+const current: Session[] = await Promise.all(specs.map(async (spec) => ({ spec, run: await openRunner(spec) })));
+const previous: (Session | null)[] = specs.map(() => null);
+const backend = { readsSharedMemory: typeof backendModule === 'string' ? true : backendModule.readsSharedMemory };
+
+function sessionFor(model: number, generation: number): Session {
+  const c = current[model];
+  if (c.spec.generation === generation) return c;
+  const p = previous[model];
+  if (p !== null && p.spec.generation === generation) return p;
+  throw new Error(`model ${c.spec.name}: generation ${generation} is not open in this worker (current ${c.spec.generation})`);
+}
+
+/** Opens `spec` and runs one zero row through it; throws why it cannot serve. */
+async function openAndWarm(spec: WorkerModelSpec): Promise<Session> {
+  let failed: string | null = null;
+  const run = await openRunner(spec);
+  try {
+    const out = await run(new Float32Array(spec.width), 1);
+    const col = out[spec.outputName];
+    if (col === undefined) failed = `model ${spec.name}: the warm-up run has no output ${spec.outputName}`;
+    else writeCtr(spec, col.data, 1, new Float32Array(1));
+  } catch (err) {
+    failed = `model ${spec.name} (${spec.onnxPath}) failed its warm-up inference: ${(err as Error)?.message ?? err}`;
+  }
+  if (failed !== null) throw new Error(failed);
+  return { spec, run };
+}
+
+/** Hot reload: the new generation beside the one batches still name; anything older is dropped. */
+async function open(msg: OpenModel): Promise<OpenReply> {
+  try {
+    const session = await openAndWarm(msg.open);
+    const m = msg.open.index;
+    const c = current[m], p = previous[m];
+    previous[m] = c.spec.generation === msg.keep ? c : p !== null && p.spec.generation === msg.keep ? p : null;
+    current[m] = session;
+    return { opened: msg.id, error: null };
+  } catch (err) {
+    return { opened: msg.id, error: (err as Error).message };
+  }
+}
+
+/** A replacement worker: opens the models reloaded since the pool started (their warm-up follows as a task). */
+async function catchUp(models: readonly WorkerModelSpec[]): Promise<void> {
+  await Promise.all(models.map(async (spec) => {
+    if (current[spec.index].spec.generation === spec.generation) return;
+    current[spec.index] = { spec, run: await openRunner(spec) };
+  }));
+}
 
 // Blocks this thread like a slow model would (fault injection only).
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
@@ -83,13 +138,14 @@ interface PartOutcome extends ReplyPart {
 }
 
 /** Runs one model batch, writes its CTRs into `ctr` (rows long) and records it (unless warm-up). */
-async function runPart(model: number, input: Float32Array, rows: number, ctr: Float32Array, oldestEnqueuedAt: number, warmUp: boolean): Promise<PartOutcome> {
-  const spec = specs[model];
+async function runPart(model: number, generation: number, input: Float32Array, rows: number, ctr: Float32Array, oldestEnqueuedAt: number, warmUp: boolean): Promise<PartOutcome> {
   const started = performance.timeOrigin + performance.now();
   let error: string | null = null;
   try {
+    const session = sessionFor(model, generation);
+    const spec = session.spec;
     if (init.injectInferenceDelayMs > 0) blockFor(init.injectInferenceDelayMs);
-    const out: Outputs = await runners[model](input, rows);
+    const out: Outputs = await session.run(input, rows);
     writeCtr(spec, out[spec.outputName].data, rows, ctr);
   } catch (err) {
     // One model's failure must not fail the other models' rows in this task.
@@ -138,8 +194,9 @@ async function infer(slot: number): Promise<ReplyMessage> {
   for (let i = 0; i < n; i++) {
     const at = CTL_PART_BASE + i * PART_FIELDS;
     const model = ctl[at + PART_MODEL], rows = ctl[at + PART_ROWS];
-    const input = inputOf(slot, model, rows * specs[model].width);
-    const { error } = await runPart(model, input, rows, slots!.output(slot, model).subarray(0, rows), ctl[at + PART_OLDEST_ENQUEUED_AT], warmUp);
+    // The width never changes across generations (a reload refuses it).
+    const input = inputOf(slot, model, rows * current[model].spec.width);
+    const { error } = await runPart(model, ctl[at + PART_GENERATION], input, rows, slots!.output(slot, model).subarray(0, rows), ctl[at + PART_OLDEST_ENQUEUED_AT], warmUp);
     if (error !== null) {
       errors ??= Array.from({ length: n }, () => ({ error: null }));
       errors[i] = { error };
@@ -157,14 +214,36 @@ async function infer(slot: number): Promise<ReplyMessage> {
 // tail at low load (see README, "Design"). Piscina still owns the workers'
 // life: start, replacement after a crash, shutdown.
 const channel = new MessageChannel();
-channel.port1.on('message', (msg: SlotsSetup | TaskMessage) => {
-  // The pool posts the slots right after it receives the port, before any task (a port is FIFO).
-  if (slots === null) return setUp(msg as SlotsSetup);
-  const slot = msg as TaskMessage;
+// Messages held while a replacement worker opens models reloaded since the pool started (null otherwise).
+let held: (TaskMessage | OpenModel)[] | null = null;
+function handle(msg: TaskMessage | OpenModel): void {
+  if (typeof msg !== 'number') {
+    void open(msg).then((reply) => channel.port1.postMessage(reply));
+    return;
+  }
+  const slot = msg;
   infer(slot).then(
     (reply) => channel.port1.postMessage(reply),
     (err: unknown) => channel.port1.postMessage({ slot, parts: [], failure: String((err as Error)?.stack ?? err) } satisfies InferenceReply),
   );
+}
+channel.port1.on('message', (msg: SlotsSetup | TaskMessage | OpenModel) => {
+  // The pool posts the slots right after it receives the port, before any task (a port is FIFO).
+  if (slots === null) {
+    const setup = msg as SlotsSetup;
+    setUp(setup);
+    if (setup.models.some((m) => current[m.index]?.spec.generation !== m.generation)) {
+      held = [];
+      void catchUp(setup.models).then(() => {
+        const queued = held!;
+        held = null;
+        for (const m of queued) handle(m);
+      });
+    }
+    return;
+  }
+  if (held !== null) held.push(msg as TaskMessage | OpenModel);
+  else handle(msg as TaskMessage | OpenModel);
 });
 parentPort!.postMessage({ [ATTACH]: channel.port2, threadId } satisfies AttachMessage, [channel.port2]);
 
@@ -185,7 +264,7 @@ export default async function runInference(task: DirectTask): Promise<unknown> {
   const transfer: ArrayBuffer[] = [];
   for (const { model, rows, features, oldestEnqueuedAt } of task.parts) {
     const ctr = new Float32Array(rows);
-    const done = await runPart(model, features.subarray(0, rows * specs[model].width), rows, ctr, oldestEnqueuedAt, false);
+    const done = await runPart(model, current[model].spec.generation, features.subarray(0, rows * current[model].spec.width), rows, ctr, oldestEnqueuedAt, false);
     reply.parts.push({ model, ctr, ...done });
     transfer.push(ctr.buffer);
   }

@@ -13,8 +13,10 @@ import { ELEM_TYPE_NAMES, readOnnxSignature, type OnnxSignature, type TensorSign
 import { RequestSchema } from './request_schema.js';
 
 export interface LoadedModel {
-  /** Position in the registry: the index used by batchers, workers and telemetry shards. */
+  /** Position in the registry: the index used by batchers, workers and telemetry shards; stable across reloads. */
   index: number;
+  /** Which load of this slot it is (0 at start, a new number per reload attempt): batches name it so a worker runs the session they were encoded for. */
+  generation: number;
   name: string;
   version: string;
   /** The folder under MODELS_DIR it was loaded from. */
@@ -40,9 +42,25 @@ export interface FailedModel {
   reason: string;
 }
 
+/** The last reload of a model (GET /models shows it). */
+export interface ReloadStatus {
+  status: 'loading' | 'ok' | 'failed' | 'unchanged';
+  /** Why it failed (the old version keeps serving), or what was loaded. */
+  reason?: string;
+  /** ISO time the attempt ended (or started, while loading). */
+  at: string;
+  /** The version now serving. */
+  version: string;
+  /** From the request to the switch, with traffic flowing. */
+  duration_ms?: number;
+  /** What asked for it: "api" (POST /models/{name}/reload) or "watch" (the models directory changed). */
+  trigger: 'api' | 'watch';
+}
+
 /** What a worker needs to open a session; plain data, safe for workerData. */
 export interface WorkerModelSpec {
   index: number;
+  generation: number;
   name: string;
   onnxPath: string;
   inputName: string;
@@ -56,6 +74,8 @@ export class ModelRegistry {
   readonly models: LoadedModel[];
   readonly failed: FailedModel[];
   private readonly byName: Map<string, LoadedModel>;
+  /** The last reload attempt per model name. */
+  readonly reloads = new Map<string, ReloadStatus>();
 
   constructor(models: LoadedModel[], failed: FailedModel[] = []) {
     this.models = models;
@@ -65,6 +85,17 @@ export class ModelRegistry {
 
   get(name: string): LoadedModel | undefined {
     return this.byName.get(name);
+  }
+
+  /**
+   * Puts a reloaded model in its slot (same index, a new generation): from
+   * here on lookups, routing and new batches use it. Main thread only.
+   */
+  replace(model: LoadedModel): void {
+    const old = this.models[model.index];
+    if (old === undefined || old.name !== model.name) throw new Error(`registry slot ${model.index} does not hold ${model.name}`);
+    this.models[model.index] = model;
+    this.byName.set(model.name, model);
   }
 
   /** A model that failed after loading (its warm-up inference): kept at its index, reported, no longer routed to. */
@@ -84,7 +115,7 @@ export class ModelRegistry {
 
 export function workerSpec(m: LoadedModel): WorkerModelSpec {
   return {
-    index: m.index, name: m.name, onnxPath: m.onnxPath, inputName: m.manifest.input.name, width: m.width,
+    index: m.index, generation: m.generation, name: m.name, onnxPath: m.onnxPath, inputName: m.manifest.input.name, width: m.width,
     outputName: m.manifest.output.name, outputKind: m.manifest.output.kind, outputColumn: m.manifest.output.column ?? 0,
   };
 }
@@ -111,7 +142,7 @@ function nameFromManifest(path: string, folder: string): string {
  * ModelLoadError naming the model and the file. One folder, one call: the
  * unit a later reload can replace.
  */
-export function loadModel(modelsDir: string, folder: string, index: number): LoadedModel {
+export function loadModel(modelsDir: string, folder: string, index: number, generation = 0): LoadedModel {
   const manifestPath = join(modelsDir, folder, 'manifest.json');
   let manifest: ModelManifest;
   try {
@@ -140,7 +171,7 @@ export function loadModel(modelsDir: string, folder: string, index: number): Loa
   if (mismatch !== null) fail(`model file ${onnxPath} does not match the manifest: ${mismatch}`);
   const encoder = new FeatureEncoder(manifest);
   return {
-    index, name: manifest.name, version: manifest.version, folder, manifest, onnxPath, signature,
+    index, generation, name: manifest.name, version: manifest.version, folder, manifest, onnxPath, signature,
     schema: new RequestSchema(manifest), encoder, width: encoder.width,
     jsonFragment: `,"model":${JSON.stringify(manifest.name)},"model_version":${JSON.stringify(manifest.version)}`,
   };

@@ -15,11 +15,11 @@ import { loadConfig } from '../engine/config.js';
 
 const BASELINE = JSON.stringify({ model_name: 'xgboost', mean_prediction: 0.02, std_prediction: 0.01, mean_latency_ms: 5, std_latency_ms: 1 });
 
-function post(port: number, path: string, headers: Record<string, string>, body = BASELINE): Promise<RawResponse> {
+function post(port: number, path: string, headers: Record<string, string>, body = BASELINE, method = 'POST'): Promise<RawResponse> {
   const lines = Object.entries({ 'content-length': String(Buffer.byteLength(body)), ...headers })
     .filter(([, v]) => v !== '')
     .map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  return rawExchange(port, [`POST ${path} HTTP/1.1\r\n${lines}\r\n${body}`], 1).then((ex) => {
+  return rawExchange(port, [`${method} ${path} HTTP/1.1\r\n${lines}\r\n${body}`], 1).then((ex) => {
     assert.equal(ex.responses.length, 1, ex.raw);
     return ex.responses[0];
   });
@@ -57,6 +57,16 @@ for (const entry of ['api', 'native-free'] as const) {
       assertRefused(await post(server.port, '/monitoring/baseline', { ...json, host, origin: 'http://evil.example' }), 401, 'unauthorized');
       assertRefused(await post(server.port, '/monitoring/baseline', { ...json, host, origin: 'null' }), 401, 'unauthorized');
       assertRefused(await post(server.port, '/monitoring/baseline/xgboost/capture', { ...json, host: 'rebound.example' }, '{}'), 401, 'unauthorized');
+    });
+
+    test('the routes that change what serves (model reload, PUT /ab) are admin routes too', async () => {
+      const json = { 'content-type': 'application/json' };
+      const weights = JSON.stringify({ weights: { xgboost: 1 } });
+      assertRefused(await post(server.port, '/ab', { host, 'content-type': 'text/plain' }, weights, 'PUT'), 415, 'unsupported_media_type');
+      assertRefused(await post(server.port, '/ab', { ...json, host, origin: 'http://evil.example' }, weights, 'PUT'), 401, 'unauthorized');
+      assertRefused(await post(server.port, '/models/xgboost/reload', { host }, ''), 415, 'unsupported_media_type');
+      assertRefused(await post(server.port, '/models/xgboost/reload', { ...json, host: 'rebound.example' }, ''), 401, 'unauthorized');
+      assert.equal((await post(server.port, '/ab', { ...json, host }, JSON.stringify({ weights: { xgboost: 1, logistic: 1 } }), 'PUT')).status, 200);
     });
 
     test('the same host, by IP or localhost, same-origin or with no Origin: accepted', async () => {

@@ -54,7 +54,13 @@ export interface AlertFrame {
   health: { status: HealthStatus; models: Record<string, { status: HealthStatus; drift: Severity }>; alerts: Snapshot['health']['alerts'] };
 }
 
-export type Frame = HelloFrame | SnapshotFrame | AlertFrame;
+/** The server's settings changed while connected (PUT /ab): the whole settings object, as hello carries it. */
+export interface SettingsFrame {
+  type: 'settings';
+  settings: Record<string, unknown>;
+}
+
+export type Frame = HelloFrame | SnapshotFrame | AlertFrame | SettingsFrame;
 
 /** An encoded frame: what uWS sends, and whether as a binary frame. */
 export interface Encoded { bytes: string | Uint8Array; binary: boolean }

@@ -54,6 +54,8 @@ export interface StreamMetrics {
 
 export interface StreamHub {
   metrics(): StreamMetrics;
+  /** Tells every connected client the settings changed (a `settings` frame); new clients get them in hello. */
+  settingsChanged(): void;
   /** Stop pushing and close every connection (1001). The app itself is the caller's to close. */
   close(): void;
 }
@@ -300,6 +302,17 @@ export function registerStreamRoutes(app: TemplatedApp, uws: Uws, deps: StreamDe
   });
 
   return {
+    settingsChanged() {
+      if (closed) return;
+      const byFormat = new Map<string, ReturnType<typeof encodeFrame>>();
+      for (const ws of conns) {
+        const format = ws.getUserData().opts.format;
+        let e = byFormat.get(format);
+        if (e === undefined) byFormat.set(format, (e = encodeFrame({ type: 'settings', settings: deps.settings }, format)));
+        ws.send(e.bytes, e.binary);
+        m.framesSent++;
+      }
+    },
     metrics(): StreamMetrics {
       let buffered = 0;
       for (const ws of conns) buffered += ws.getBufferedAmount();

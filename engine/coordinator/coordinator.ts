@@ -269,6 +269,16 @@ export class Coordinator {
     return this.#histograms;
   }
 
+  /** Hot reload: model `model` (index) serves `version` from now on (snapshots, stats, /metrics say so). */
+  setModelVersion(model: number, version: string): void {
+    if (model >= 0 && model < this.#versions.length) this.#versions[model] = version;
+  }
+
+  /** The model's name at index `model`. */
+  modelName(model: number): string | undefined {
+    return this.#names[model];
+  }
+
   /** A version named by model/model_version feedback took a slot (from the main thread). */
   setLabelVersion(model: number, slot: number, version: string): void {
     this.#quality?.setVersion(model, slot, version);

@@ -115,6 +115,15 @@ port.on('message', (msg: ToThread) => {
     case 'labelVersion':
       coordinator.setLabelVersion(msg.model, msg.slot, msg.version);
       break;
+    case 'modelVersion': {
+      // The points so far belong to the old version: flush them into its run first.
+      publish(true);
+      coordinator.setModelVersion(msg.model, msg.version);
+      const name = coordinator.modelName(msg.model);
+      if (mlflow && name !== undefined) mlflow.newVersion(name, msg.version);
+      publish();
+      break;
+    }
     case 'close':
       closing = true;
       void shutdown(msg.deadlineMs, msg.status ?? 'FINISHED');

@@ -98,6 +98,11 @@ export class MlflowFlusher {
     this.#lastFlushAt = now;
   }
 
+  /** Hot reload: `model`'s later points go to a new run for `version`; its old run ends FINISHED once its points are delivered. */
+  newVersion(model: string, version: string): void {
+    if (!this.#closed) this.#sink.newVersion(model, version);
+  }
+
   /** Delivers what is pending and ends the runs with `status` (FINISHED; FAILED for a failed start), within the deadline. */
   async close(deadlineMs: number, status: 'FINISHED' | 'FAILED' = 'FINISHED'): Promise<MlflowStatus> {
     this.#closed = true;

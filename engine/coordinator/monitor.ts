@@ -60,6 +60,8 @@ export interface Monitor {
   setWorkersAlive(alive: number, expected: number): void;
   /** Feedback named a new version of model `model` (index), held in label slot `slot`. */
   setLabelVersion(model: number, slot: number, version: string): void;
+  /** Hot reload: model `model` (index) now serves `version`; MLflow ends the old version's run and starts a new one. */
+  setModelVersion(model: number, version: string): void;
   /**
    * Final tick, final MLflow flush, runs ended FINISHED (FAILED with `failed`: the server failed to start), thread stopped.
    * Resolves within about deadlineMs (default 5000) even if MLflow is down;
@@ -161,6 +163,9 @@ export function startMonitor(opts: MonitorOptions): Promise<Monitor> {
       setLabelVersion(model, slot, version) {
         if (labelVersions?.[model]) labelVersions[model][slot] = version;
         if (!closed) worker.postMessage({ type: 'labelVersion', model, slot, version } satisfies ToThread);
+      },
+      setModelVersion(model, version) {
+        if (!closed) worker.postMessage({ type: 'modelVersion', model, version } satisfies ToThread);
       },
       close(closeOpts = {}) {
         if (closing) return closing;

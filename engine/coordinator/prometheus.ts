@@ -19,6 +19,10 @@ export function prometheusText(s: Snapshot): string {
   };
   const models = s.model_order.map((n) => s.models[n]);
 
+  // The version serving now: a hot reload moves the label (join on model to tag other series).
+  family('ctr_model_info', 'gauge', 'The model version serving now (value 1).');
+  for (const m of models) out.push(`ctr_model_info{model="${esc(m.name)}",version="${esc(m.version)}"} 1`);
+
   family('ctr_requests_total', 'counter', 'Prediction requests received.');
   for (const m of models) out.push(`ctr_requests_total{model="${esc(m.name)}"} ${num(m.lifetime.total_requests)}`);
   out.push(`ctr_requests_total{model=""} ${num(s.unrouted.total_requests)}`);

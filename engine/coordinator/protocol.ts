@@ -13,6 +13,8 @@ export type ToThread =
   | { type: 'histograms'; id: number }
   /** Feedback named a new model version: its label slot. */
   | { type: 'labelVersion'; model: number; slot: number; version: string }
+  /** Hot reload switched model `model` (index) to a new version: a final point to the old version's MLflow run, then a new run. */
+  | { type: 'modelVersion'; model: number; version: string }
   /** Final tick, final MLflow flush, runs FINISHED within deadlineMs; then 'closed' and the thread ends. */
   | { type: 'close'; deadlineMs: number; status?: 'FINISHED' | 'FAILED' };
 

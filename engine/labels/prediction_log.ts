@@ -73,7 +73,10 @@ export class PredictionLog {
   private readonly ctr: Float32Array;
   private readonly at: Float64Array;
   private readonly model: Uint16Array;
+  /** Per held prediction: its A/B variant (low nibble) and its model's version slot when it was made (high nibble). */
   private readonly variant: Uint8Array;
+  /** Per model: the version slot its predictions are recorded under now. */
+  private readonly servingSlot: Uint8Array;
   private readonly state: Uint8Array;
   /** slot + 1, 0 = empty. */
   private readonly table: Int32Array;
@@ -103,6 +106,7 @@ export class PredictionLog {
     this.at = new Float64Array(c);
     this.model = new Uint16Array(c);
     this.variant = new Uint8Array(c);
+    this.servingSlot = new Uint8Array(q.models.length);
     this.state = new Uint8Array(c);
     const t = nextPow2(2 * c);
     this.table = new Int32Array(t);
@@ -130,6 +134,22 @@ export class PredictionLog {
     if (this.timer) clearInterval(this.timer);
   }
 
+  /**
+   * Hot reload: predictions of `model` recorded from now on belong to
+   * `version` (a version slot of its own, so quality is per version). When
+   * every slot is taken, they keep the current slot.
+   */
+  setServingVersion(model: number, version: string): void {
+    const names = this.versions[model];
+    if (names === undefined) return;
+    let slot = names.indexOf(version);
+    if (slot < 0 && names.length < VERSION_SLOTS) {
+      slot = names.push(version) - 1;
+      this.onNewVersion?.(model, slot, version);
+    }
+    if (slot >= 0) this.servingSlot[model] = slot;
+  }
+
   /** Hot path: one prediction. `now` is performance.now(). */
   record(id: string, model: number, variant: number, ctr: number, now: number): void {
     const s = this.written % this.capacity;
@@ -140,7 +160,8 @@ export class PredictionLog {
     this.ctr[s] = ctr;
     this.at[s] = now;
     this.model[s] = model;
-    this.variant[s] = variant;
+    // The low nibble is the variant, the high one the version slot the model serves now (a hot reload changes it): 32 bytes per prediction stay.
+    this.variant[s] = variant | (this.servingSlot[model] << 4);
     this.state[s] = PENDING;
     const table = this.table, mask = this.mask;
     let i = h1 & mask;
@@ -208,7 +229,7 @@ export class PredictionLog {
     this.state[s] = ENDED;
     if (this.implicitNonclicks) {
       this.writer.count(H.implicit_nonclicks);
-      this.writer.label(this.model[s], 0, this.variant[s], this.ctr[s], false, true);
+      this.writer.label(this.model[s], this.variant[s] >> 4, this.variant[s] & 15, this.ctr[s], false, true);
     } else {
       this.writer.count(H.expired_unlabelled);
     }
@@ -230,7 +251,7 @@ export class PredictionLog {
       if (st === PENDING) {
         this.state[s] = LABELLED;
         w.count(H.joined);
-        w.label(this.model[s], 0, this.variant[s], this.ctr[s], clicked, false);
+        w.label(this.model[s], this.variant[s] >> 4, this.variant[s] & 15, this.ctr[s], clicked, false);
         out = 'accepted';
       } else if (st === LABELLED) {
         w.count(H.duplicate);
@@ -239,7 +260,7 @@ export class PredictionLog {
         w.count(H.expired);
         if (clicked) {
           w.count(H.late_clicks);
-          w.lateClick(this.model[s], 0, this.variant[s]);
+          w.lateClick(this.model[s], this.variant[s] >> 4, this.variant[s] & 15);
         }
         out = 'expired';
       }

@@ -62,6 +62,12 @@ export interface MlflowSink {
   startRuns(models: Array<{ name: string; version: string }>, params: Record<string, string>,
     tags: Record<string, string>): Promise<void>;
   record(model: string, metrics: Record<string, number>, timestampMs: number): void;
+  /**
+   * A new version of `model` serves (hot reload): later records go to a new
+   * run tagged with it, so versions compare side by side; the old run gets
+   * its pending points, then ends FINISHED.
+   */
+  newVersion(model: string, version: string): void;
   stats(): MlflowSinkStats;
   /** Final flush, then the runs ended with `status` (FINISHED by default; FAILED when the server failed to start). */
   close(opts?: { deadlineMs?: number; status?: 'FINISHED' | 'FAILED' }): Promise<MlflowSinkStats>;
@@ -74,6 +80,8 @@ interface PendingBatch { step: number; chunks: BatchChunk[]; nextChunk: number }
 interface ModelRun {
   name: string;
   version: string;
+  /** When its run starts: the sink's start, or the switch to this version. */
+  startTime?: number;
   runId?: string;
   recovered: boolean;
   paramsLogged: boolean;
@@ -95,6 +103,8 @@ class Sink implements MlflowSink {
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
   private readonly models = new Map<string, ModelRun>();
+  /** Runs of versions replaced by a hot reload: delivered, then ended FINISHED. */
+  private readonly retiring: ModelRun[] = [];
   private params: KeyValue[] = [];
   private extraTags: Record<string, string> = {};
   private experimentId?: string;
@@ -172,6 +182,17 @@ class Sink implements MlflowSink {
     }
   }
 
+  newVersion(model: string, version: string): void {
+    if (this.closing) return;
+    const old = this.models.get(model);
+    if (old !== undefined && old.version === version) return;
+    if (old !== undefined) this.retiring.push(old);
+    this.models.set(model, {
+      name: model, version, startTime: this.clock.now(), recovered: true, paramsLogged: false, nextStep: 0, queue: new BoundedQueue(this.limit),
+    });
+    void this.kick();
+  }
+
   private countDroppedAfterClose(model: string): void {
     this.droppedAtClose++;
     this.warnOnce('record-after-close', 'MLflow sink closed: dropping batches recorded after close()', { model });
@@ -240,7 +261,7 @@ class Sink implements MlflowSink {
   }
 
   private pendingCount(): number {
-    let n = 0;
+    let n = this.retiring.length;
     for (const m of this.models.values()) n += m.queue.length;
     return n;
   }
@@ -248,6 +269,20 @@ class Sink implements MlflowSink {
   private async deliverAll(): Promise<void> {
     if (this.experimentId === undefined) {
       this.experimentId = await this.store.getOrCreateExperiment(this.opts.experimentName);
+    }
+    while (this.retiring.length > 0) {
+      if (this.closed) return;
+      const m = this.retiring[0];
+      if (m.queue.length > 0) {
+        await this.ensureRun(m);
+        for (let batch = m.queue.peek(); batch && !this.closed; batch = m.queue.peek()) await this.deliver(m, batch);
+      }
+      if (this.closed) return;
+      if (m.runId !== undefined) {
+        await this.store.updateRun(m.runId, 'FINISHED', this.clock.now());
+        this.log.info('MLflow run ended: a new model version serves', { model: m.name, version: m.version, runId: m.runId });
+      }
+      this.retiring.shift();
     }
     for (const m of this.models.values()) {
       if (this.closed) return;
@@ -265,11 +300,12 @@ class Sink implements MlflowSink {
       m.recovered = true;
     }
     if (!m.runId) {
-      const identity = { model: m.name, version: m.version, host: this.host, startTime: this.startTime,
+      const startTime = m.startTime ?? this.startTime;
+      const identity = { model: m.name, version: m.version, host: this.host, startTime,
         engineVersion: this.opts.engineVersion ?? 'dev', pid: process.pid, instanceId: this.instanceId, userId: this.userId };
       let ref;
       try {
-        ref = await this.store.createRun({ experimentId, runName: runName(identity), startTime: this.startTime,
+        ref = await this.store.createRun({ experimentId, runName: runName(identity), startTime,
           userId: this.userId, tags: runTags(identity, this.extraTags) });
       } catch (err) {
         // The experiment went away (deleted folder or server reset): look it up again next time.
@@ -372,7 +408,8 @@ class Sink implements MlflowSink {
     await Promise.race([flushed, delay(50)]);
     for (const m of this.models.values()) this.droppedAtClose += m.queue.clear();
     const remaining = Math.max(50, deadlineMs - (Date.now() - started));
-    const finish = Promise.all([...this.models.values()].filter((m) => m.runId).map(async (m) => {
+    for (const m of this.retiring) this.droppedAtClose += m.queue.clear();
+    const finish = Promise.all([...this.models.values(), ...this.retiring].filter((m) => m.runId).map(async (m) => {
       try {
         await this.store.updateRun(m.runId as string, opts.status ?? 'FINISHED', this.clock.now());
       } catch (err) { this.noteError(err); }

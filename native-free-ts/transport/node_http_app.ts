@@ -167,6 +167,10 @@ export class NodeHttpApp implements RouterLike {
     return this.add('post', pattern, handler);
   }
 
+  put(pattern: string, handler: RouteHandler): this {
+    return this.add('put', pattern, handler);
+  }
+
   any(pattern: string, handler: RouteHandler): this {
     return this.add('any', pattern, handler);
   }

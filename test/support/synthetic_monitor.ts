@@ -190,6 +190,7 @@ export function startSyntheticMonitor(o: SyntheticOptions): SyntheticMonitor {
       return () => { listeners.delete(cb); };
     },
     setLabelVersion() {},
+    setModelVersion() {},
     set(model, patch) {
       const sc = scen.get(model);
       if (!sc) throw new Error(`synthetic monitor: no model ${model}`);

@@ -66,6 +66,7 @@
       if (frame.type === 'hello') onHello(frame);
       else if (frame.type === 'snapshot') onSnapshot(frame);
       else if (frame.type === 'alert') onAlert(frame);
+      else if (frame.type === 'settings') onSettings(frame);
     };
     ws.onclose = function () {
       if (state.ws !== ws) return;
@@ -141,6 +142,13 @@
     if (names.join('\u0000') !== state.modelNames.join('\u0000')) buildModels(names, h.models);
     $('settings').textContent = JSON.stringify(h.settings, null, 2);
     $('fact-cadence').textContent = 'every ' + fmtMs(Math.max(h.stream.interval_ms, h.stream.tick_ms));
+  }
+
+  // PUT /ab while connected: the new split shows without reconnecting.
+  function onSettings(f) {
+    if (!state.hello) return;
+    state.hello.settings = f.settings;
+    $('settings').textContent = JSON.stringify(f.settings, null, 2);
   }
 
   function onSnapshot(s) {
