@@ -9,7 +9,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FeatureEncoder } from './feature_encoder.js';
 import { insideRoot, readManifest, type ModelManifest } from './manifest.js';
-import { ELEM_TYPE_NAMES, readOnnxSignature, type OnnxSignature, type TensorSignature } from './onnx_signature.js';
+import { ELEM_TYPE_NAMES, parseOnnxSignature, type OnnxSignature, type TensorSignature } from './onnx_signature.js';
+import { exposeZipMapInput } from './onnx/zipmap_rewrite.js';
 import { RequestSchema } from './request_schema.js';
 
 export interface LoadedModel {
@@ -21,6 +22,8 @@ export interface LoadedModel {
   folder: string;
   manifest: ModelManifest;
   onnxPath: string;
+  /** Set when the graph was rewritten at load (a ZipMap dropped): the bytes the workers open instead of onnxPath. */
+  onnxBytes?: Uint8Array;
   /** The ONNX graph's inputs and outputs, as checked against the manifest. */
   signature: OnnxSignature;
   schema: RequestSchema;
@@ -45,6 +48,7 @@ export interface WorkerModelSpec {
   index: number;
   name: string;
   onnxPath: string;
+  onnxBytes?: Uint8Array;
   inputName: string;
   width: number;
   outputName: string;
@@ -84,7 +88,7 @@ export class ModelRegistry {
 
 export function workerSpec(m: LoadedModel): WorkerModelSpec {
   return {
-    index: m.index, name: m.name, onnxPath: m.onnxPath, inputName: m.manifest.input.name, width: m.width,
+    index: m.index, name: m.name, onnxPath: m.onnxPath, onnxBytes: m.onnxBytes, inputName: m.manifest.input.name, width: m.width,
     outputName: m.manifest.output.name, outputKind: m.manifest.output.kind, outputColumn: m.manifest.output.column ?? 0,
   };
 }
@@ -131,8 +135,18 @@ export function loadModel(modelsDir: string, folder: string, index: number): Loa
   }
   if (!existsSync(onnxPath) || !statSync(onnxPath).isFile()) fail(`model file ${manifest.file} does not exist`);
   let signature: OnnxSignature;
+  let onnxBytes: Uint8Array | undefined;
   try {
-    signature = readOnnxSignature(onnxPath);
+    const bytes = readFileSync(onnxPath);
+    signature = parseOnnxSignature(bytes);
+    // An skl2onnx classifier: the manifest names the probability tensor its ZipMap reads.
+    if (!signature.outputs.some((o) => o.name === manifest.output.name)) {
+      const rewrite = exposeZipMapInput(bytes, manifest.output.name);
+      if (rewrite !== null) {
+        onnxBytes = rewrite.bytes;
+        signature = parseOnnxSignature(onnxBytes);
+      }
+    }
   } catch (err) {
     return fail(`model file ${onnxPath} is not a readable ONNX model: ${(err as Error).message}`);
   }
@@ -140,7 +154,7 @@ export function loadModel(modelsDir: string, folder: string, index: number): Loa
   if (mismatch !== null) fail(`model file ${onnxPath} does not match the manifest: ${mismatch}`);
   const encoder = new FeatureEncoder(manifest);
   return {
-    index, name: manifest.name, version: manifest.version, folder, manifest, onnxPath, signature,
+    index, name: manifest.name, version: manifest.version, folder, manifest, onnxPath, onnxBytes, signature,
     schema: new RequestSchema(manifest), encoder, width: encoder.width,
     jsonFragment: `,"model":${JSON.stringify(manifest.name)},"model_version":${JSON.stringify(manifest.version)}`,
   };
