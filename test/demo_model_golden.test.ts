@@ -13,12 +13,19 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { projectRoot } from '../engine/config.js';
+import { FeatureEncoder } from '../engine/feature_encoder.js';
+import { readManifest } from '../engine/manifest.js';
+import { RequestSchema } from '../engine/request_schema.js';
 import { startServerProcess, type ServerProcess, type ServerProcessOptions } from './support/server_process.js';
 import { TestClient } from './support/http_client.js';
 
 const ROOT = projectRoot();
 
-interface ServedCase { kind: 'holdout' | 'missing' | 'edge'; request: Record<string, unknown>; xgboost: number; margin: number }
+interface ServedCase {
+  kind: 'holdout' | 'missing' | 'edge'; request: Record<string, unknown>; xgboost: number; margin: number;
+  /** The row features.py encoded, as its non-zero [column, value] pairs. */
+  encoded_nonzero: [number, number][];
+}
 const golden = JSON.parse(readFileSync(resolve(ROOT, 'engine/training/xgboost_served_predictions.json'), 'utf8')) as {
   tolerance: number; xgboost_version: string; cases: ServedCase[];
 };
@@ -61,6 +68,19 @@ test('the shipped manifest is the one import-xgboost wrote from the training scr
   assert.deepEqual(manifest.features, features.features);
   assert.equal(manifest.description, features.description);
   assert.deepEqual(manifest.output, { name: 'probability', kind: 'probability', column: 0 });
+});
+
+test('the server\'s encoder builds exactly the rows engine/training/features.py built (one-hot, buckets, lookup table, hour)', () => {
+  const manifest = readManifest(resolve(ROOT, 'engine/models/xgboost/manifest.json'));
+  const encoder = new FeatureEncoder(manifest);
+  const schema = new RequestSchema(manifest);
+  golden.cases.forEach((c, i) => {
+    assert.equal(schema.check(c.request), null, `case ${i} is a valid request`);
+    const want = new Float32Array(encoder.width);
+    for (const [col, v] of c.encoded_nonzero) want[col] = v;
+    // exact: each golden value is a float32 written as a double
+    assert.deepEqual(encoder.encode(c.request as never), want, `case ${i} (${c.kind}) ${JSON.stringify(c.request)}`);
+  });
 });
 
 const FRONT_ENDS: [string, ServerProcessOptions][] = [

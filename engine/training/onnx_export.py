@@ -2,7 +2,7 @@
 The XGBoost demo model is converted by `ctr-engine import-xgboost`
 (engine/xgboost_import/, run by regenerate.sh), the path a user's model takes.
 
-The graph takes float32 "features" [N, width] and return float32 "ctr"
+The graph takes float32 "features" [N, width] and returns float32 "ctr"
 [N, 1], already a probability. Opsets are kept to what onnxruntime-node 1.30
 loads: IR 8, ai.onnx 17, ai.onnx.ml 3.
 """

@@ -255,14 +255,15 @@ def write_served_predictions(booster, man, holdout):
     head = {
         "description": "Requests with the demo field names and XGBoost's own prediction for each "
                        "(Booster.predict on the row engine/training/features.py encodes; margin = "
-                       "output_margin=True); kind: holdout (held-out impressions), missing (optional "
+                       "output_margin=True; encoded_nonzero = that row's non-zero [column, float32 value]); kind: holdout (held-out impressions), missing (optional "
                        "fields left out), edge (unknown categories, malformed or unknown ids). Served "
                        "through POST /predict_ctr and /predict_ctr/batch by test/demo_model_golden.test.ts.",
         "xgboost_version": xgb.__version__, "tolerance": 1e-5,
     }
     with open(XGB_SERVED, "w") as f:
         f.write(json.dumps(head, indent=1, ensure_ascii=False)[:-2] + ',\n "cases": [\n  ')
-        f.write(",\n  ".join(json.dumps({"kind": k, "request": r, "xgboost": float(p[i]), "margin": float(margin[i])},
+        f.write(",\n  ".join(json.dumps({"kind": k, "request": r, "xgboost": float(p[i]), "margin": float(margin[i]),
+                                           "encoded_nonzero": [[int(c), float(x[i, c])] for c in np.flatnonzero(x[i])]},
                                           ensure_ascii=False) for i, (k, r) in enumerate(cases)))
         f.write("\n ]\n}\n")
 
