@@ -193,7 +193,7 @@ export function contractMismatch(m: ModelManifest, sig: OnnxSignature): string |
   if (output === undefined) {
     return `output name: manifest says ${JSON.stringify(m.output.name)}, the graph's outputs are ${sig.outputs.map(describeTensor).join(', ') || 'none'}`;
   }
-  if (output.elemType === null) return `output ${m.output.name} is not a tensor (a ZipMap's sequence of maps cannot be returned; name a tensor output)`;
+  if (output.elemType === null) return `output ${m.output.name} is not a tensor (a ZipMap's sequence of maps cannot be returned; name a tensor output, e.g. the probability tensor the ZipMap reads: the ZipMap is then dropped at load)`;
   const column = m.output.column ?? 0;
   const cols = output.shape === null ? null : output.shape.length === 1 ? 1 : output.shape.length === 2 ? output.shape[1] : null;
   if (output.shape !== null && output.shape.length > 2) return `output ${describeTensor(output)} has more than two dimensions`;

@@ -136,7 +136,7 @@ for (const [label, opts] of FRONT_ENDS) {
       assert.equal(byName.get('iris_setosa')?.status, 'ready');
       assert.equal(byName.get('iris_virginica')?.status, 'ready');
       assert.equal(byName.get('iris_maps')?.status, 'failed');
-      assert.match(byName.get('iris_maps')?.reason ?? '', /output output_probability is not a tensor/);
+      assert.match(byName.get('iris_maps')?.reason ?? '', /output output_probability is not a tensor .*the probability tensor the ZipMap reads/);
     });
 
     for (const [model, column] of [['iris_setosa', 0], ['iris_virginica', 2]] as const) {
