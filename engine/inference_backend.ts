@@ -10,6 +10,8 @@
 export interface BackendModelSpec {
   readonly name: string;
   readonly onnxPath: string;
+  /** The graph to open instead of the file at onnxPath, when the registry rewrote it at load (a ZipMap dropped). */
+  readonly onnxBytes?: Uint8Array;
   readonly inputName: string;
   /** Input columns: a batch is rows × width float32, row-major. */
   readonly width: number;

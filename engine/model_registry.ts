@@ -9,7 +9,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FeatureEncoder } from './feature_encoder.js';
 import { insideRoot, readManifest, type ModelManifest } from './manifest.js';
-import { ELEM_TYPE_NAMES, readOnnxSignature, type OnnxSignature, type TensorSignature } from './onnx_signature.js';
+import { ELEM_TYPE_NAMES, parseOnnxSignature, type OnnxSignature, type TensorSignature } from './onnx_signature.js';
+import { exposeZipMapInput } from './onnx/zipmap_rewrite.js';
 import { RequestSchema } from './request_schema.js';
 
 export interface LoadedModel {
@@ -23,6 +24,8 @@ export interface LoadedModel {
   folder: string;
   manifest: ModelManifest;
   onnxPath: string;
+  /** Set when the graph was rewritten at load (a ZipMap dropped): the bytes the workers open instead of onnxPath. */
+  onnxBytes?: Uint8Array;
   /** The ONNX graph's inputs and outputs, as checked against the manifest. */
   signature: OnnxSignature;
   schema: RequestSchema;
@@ -63,6 +66,7 @@ export interface WorkerModelSpec {
   generation: number;
   name: string;
   onnxPath: string;
+  onnxBytes?: Uint8Array;
   inputName: string;
   width: number;
   outputName: string;
@@ -115,7 +119,7 @@ export class ModelRegistry {
 
 export function workerSpec(m: LoadedModel): WorkerModelSpec {
   return {
-    index: m.index, generation: m.generation, name: m.name, onnxPath: m.onnxPath, inputName: m.manifest.input.name, width: m.width,
+    index: m.index, generation: m.generation, name: m.name, onnxPath: m.onnxPath, onnxBytes: m.onnxBytes, inputName: m.manifest.input.name, width: m.width,
     outputName: m.manifest.output.name, outputKind: m.manifest.output.kind, outputColumn: m.manifest.output.column ?? 0,
   };
 }
@@ -162,8 +166,18 @@ export function loadModel(modelsDir: string, folder: string, index: number, gene
   }
   if (!existsSync(onnxPath) || !statSync(onnxPath).isFile()) fail(`model file ${manifest.file} does not exist`);
   let signature: OnnxSignature;
+  let onnxBytes: Uint8Array | undefined;
   try {
-    signature = readOnnxSignature(onnxPath);
+    const bytes = readFileSync(onnxPath);
+    signature = parseOnnxSignature(bytes);
+    // An skl2onnx classifier: the manifest names the probability tensor its ZipMap reads.
+    if (!signature.outputs.some((o) => o.name === manifest.output.name)) {
+      const rewrite = exposeZipMapInput(bytes, manifest.output.name);
+      if (rewrite !== null) {
+        onnxBytes = rewrite.bytes;
+        signature = parseOnnxSignature(onnxBytes);
+      }
+    }
   } catch (err) {
     return fail(`model file ${onnxPath} is not a readable ONNX model: ${(err as Error).message}`);
   }
@@ -171,7 +185,7 @@ export function loadModel(modelsDir: string, folder: string, index: number, gene
   if (mismatch !== null) fail(`model file ${onnxPath} does not match the manifest: ${mismatch}`);
   const encoder = new FeatureEncoder(manifest);
   return {
-    index, generation, name: manifest.name, version: manifest.version, folder, manifest, onnxPath, signature,
+    index, generation, name: manifest.name, version: manifest.version, folder, manifest, onnxPath, onnxBytes, signature,
     schema: new RequestSchema(manifest), encoder, width: encoder.width,
     jsonFragment: `,"model":${JSON.stringify(manifest.name)},"model_version":${JSON.stringify(manifest.version)}`,
   };
@@ -210,7 +224,7 @@ export function contractMismatch(m: ModelManifest, sig: OnnxSignature): string |
   if (output === undefined) {
     return `output name: manifest says ${JSON.stringify(m.output.name)}, the graph's outputs are ${sig.outputs.map(describeTensor).join(', ') || 'none'}`;
   }
-  if (output.elemType === null) return `output ${m.output.name} is not a tensor (a ZipMap's sequence of maps cannot be returned; name a tensor output)`;
+  if (output.elemType === null) return `output ${m.output.name} is not a tensor (a ZipMap's sequence of maps cannot be returned; name a tensor output, e.g. the probability tensor the ZipMap reads: the ZipMap is then dropped at load)`;
   const column = m.output.column ?? 0;
   const cols = output.shape === null ? null : output.shape.length === 1 ? 1 : output.shape.length === 2 ? output.shape[1] : null;
   if (output.shape !== null && output.shape.length > 2) return `output ${describeTensor(output)} has more than two dimensions`;

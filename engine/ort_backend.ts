@@ -13,12 +13,15 @@ let ort: typeof Ort | undefined;
 export async function openModel(spec: BackendModelSpec, opts: BackendOptions): Promise<ModelRunner> {
   ort ??= (await import('onnxruntime-node')) as typeof Ort;
   const rt = ort;
-  const session = await rt.InferenceSession.create(spec.onnxPath, {
+  const options: Ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: opts.intraOpThreads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
-  });
+  };
+  const session = spec.onnxBytes !== undefined
+    ? await rt.InferenceSession.create(spec.onnxBytes, options)
+    : await rt.InferenceSession.create(spec.onnxPath, options);
   const fetches = [spec.outputName];
   // Returns ORT's own promise: no extra async frame per batch.
   return (input, rows) => session.run({ [spec.inputName]: new rt.Tensor('float32', input, [rows, spec.width]) }, fetches);

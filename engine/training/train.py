@@ -1,4 +1,5 @@
-"""Regenerates the demo models: data → features → XGBoost + logistic → ONNX,
+"""Regenerates the demo models: data → features → XGBoost (its own JSON model,
+made into ONNX by `ctr-engine import-xgboost` in regenerate.sh) + logistic → ONNX,
 manifests, quality report, golden predictions and the traffic profile.
 
 Run through engine/training/regenerate.sh. Every step is seeded and
@@ -32,8 +33,15 @@ XGB_PARAMS = {
 }
 XGB_ROUNDS = 150
 GOLDEN_FROM_HOLDOUT = 22
+# Held-out requests served end to end by test/demo_model_golden.test.ts
+SERVED_FROM_HOLDOUT = 200
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The XGBoost demo model goes through `ctr-engine import-xgboost` (regenerate.sh):
+# train.py writes XGBoost's own JSON and the manifest's fields + features.
+XGB_JSON = os.path.join(HERE, "xgboost_model.json")
+XGB_FEATURES = os.path.join(HERE, "xgboost_features.json")
+XGB_SERVED = os.path.join(HERE, "xgboost_served_predictions.json")
 ENGINE = os.path.dirname(HERE)
 
 
@@ -137,22 +145,24 @@ def main():
     p_lr = lr.predict_proba(x_hold)[:, 1]
     y = holdout["click"]
 
-    models = {
-        "xgboost": (man_xgb, onnx_export.xgboost_json_to_onnx(onnx_export.load_xgboost_json(booster), width)),
-        "logistic": (man_lr, onnx_export.logistic_to_onnx(lr.coef_[0], lr.intercept_)),
-    }
-    for name, (man, model) in models.items():
-        folder = os.path.join(ENGINE, "models", name)
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, "model.onnx"), "wb") as f:
-            f.write(model.SerializeToString())
-        write_json(os.path.join(folder, "manifest.json"), features.serving_manifest(man))
+    # XGBoost: its own JSON model plus the request schema and encoding; the
+    # ONNX file and manifest come from `ctr-engine import-xgboost` (regenerate.sh).
+    booster.save_model(XGB_JSON)
+    served = features.serving_manifest(man_xgb)
+    write_json(XGB_FEATURES, {k: served[k] for k in ("description", "routing_key", "fields", "features")})
+    # The logistic model keeps its hand-written exporter (not an XGBoost model).
+    folder = os.path.join(ENGINE, "models", "logistic")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "model.onnx"), "wb") as f:
+        f.write(onnx_export.logistic_to_onnx(lr.coef_[0], lr.intercept_).SerializeToString())
+    write_json(os.path.join(folder, "manifest.json"), features.serving_manifest(man_lr))
+    models = ["xgboost", "logistic"]
 
     # Inputs and expected outputs for verify_onnx.mjs (ORT vs the trainers).
     x_hold.tofile(os.path.join(verify_dir, "features.f32"))
     p_xgb.astype(np.float32).tofile(os.path.join(verify_dir, "xgboost.f32"))
     p_lr.astype(np.float32).tofile(os.path.join(verify_dir, "logistic.f32"))
-    write_json(os.path.join(verify_dir, "meta.json"), {"rows": N_HOLDOUT, "width": width, "models": list(models)})
+    write_json(os.path.join(verify_dir, "meta.json"), {"rows": N_HOLDOUT, "width": width, "models": models})
 
     report = {
         "seed": SEED, "train_rows": N_TRAIN, "holdout_rows": N_HOLDOUT,
@@ -193,6 +203,69 @@ def main():
         f.write(",\n  ".join(json.dumps(c, ensure_ascii=False) for c in golden))
         f.write("\n ]\n}\n")
     write_json(os.path.join(HERE, "traffic_profile.json"), synth.PROFILE)
+    write_served_predictions(booster, man_xgb, holdout)
+
+
+def served_requests(holdout):
+    """Held-out requests (from the end of the holdout, apart from the golden
+    file's head) plus requests the encoding has to handle on its own: optional
+    fields left out, unknown categories, ids that are malformed or outside the
+    lookup table. All valid for the manifest's request schema."""
+    reqs = [synth.request_at(holdout, N_HOLDOUT - 1 - i) for i in range(SERVED_FROM_HOLDOUT)]
+    missing = []
+    for i in range(12):  # without the optional context.hour (default 12), and with an empty context
+        r = synth.request_at(holdout, N_HOLDOUT - 1 - SERVED_FROM_HOLDOUT - i)
+        if i % 2 == 0:
+            del r["context"]
+        else:
+            r["context"] = {}
+        missing.append(r)
+    edge = [
+        # unknown categories ("other" column), case counts
+        {"user_id": "user_3", "ad_id": "ad_3", "device": "smart_tv", "placement": "popup", "context": {"hour": 9}},
+        {"user_id": "user_4", "ad_id": "ad_1", "device": "Mobile", "placement": "HEADER", "context": {"hour": 20}},
+        {"user_id": "user_5", "ad_id": "ad_2", "device": " ", "placement": "in_feed"},
+        {"user_id": "user_6", "ad_id": "ad_9", "device": "desktop", "placement": "in-feed", "context": {"hour": 0}},
+        # malformed ids: hashed buckets, the lookup table's default
+        {"user_id": "user_", "ad_id": "ad_", "device": "mobile", "placement": "header", "context": {"hour": 23}},
+        {"user_id": "USER_12", "ad_id": "AD_1", "device": "mobile", "placement": "sidebar", "context": {"hour": 1}},
+        {"user_id": "user_-3", "ad_id": "ad_-3", "device": "tablet", "placement": "footer", "context": {"hour": 2}},
+        {"user_id": "user_1.5", "ad_id": "ad_0x1F", "device": "desktop", "placement": "interstitial", "context": {"hour": 3}},
+        {"user_id": "user_ 7", "ad_id": "ad_ 7", "device": "mobile", "placement": "in_feed", "context": {"hour": 4}},
+        {"user_id": "user_1234567890", "ad_id": "ad_0000000001", "device": "mobile", "placement": "header", "context": {"hour": 5}},
+        {"user_id": "user_000000042", "ad_id": "ad_007", "device": "desktop", "placement": "sidebar", "context": {"hour": 6}},
+        {"user_id": "guest-8f3a", "ad_id": "ad_99999", "device": "mobile", "placement": "in_feed", "context": {"hour": 23}},
+        {"user_id": "用户_7", "ad_id": "广告_12", "device": "tablet", "placement": "footer", "context": {"hour": 19}},
+        {"user_id": "user_😀", "ad_id": "sponsored-🚀", "device": "mobile", "placement": "interstitial", "context": {"hour": 13}},
+        {"user_id": "0", "ad_id": "_", "device": "mobile", "placement": "header"},
+        {"user_id": "user_9999", "ad_id": "ad_500", "device": "tablet", "placement": "sidebar", "context": {"hour": 12}},
+        {"user_id": "user_1", "ad_id": "ad_501", "device": "mobile", "placement": "header"},
+    ]
+    return [("holdout", r) for r in reqs] + [("missing", r) for r in missing] + [("edge", r) for r in edge]
+
+
+def write_served_predictions(booster, man, holdout):
+    """XGBoost's own predictions (Booster.predict on features.py's rows) for
+    requests the server must answer identically through import-xgboost's ONNX."""
+    cases = served_requests(holdout)
+    x = np.stack([features.encode_row(man, r) for _, r in cases])
+    dm = xgb.DMatrix(x, nthread=1)
+    p = booster.predict(dm)
+    margin = booster.predict(dm, output_margin=True)
+    head = {
+        "description": "Requests with the demo field names and XGBoost's own prediction for each "
+                       "(Booster.predict on the row engine/training/features.py encodes; margin = "
+                       "output_margin=True; encoded_nonzero = that row's non-zero [column, float32 value]); kind: holdout (held-out impressions), missing (optional "
+                       "fields left out), edge (unknown categories, malformed or unknown ids). Served "
+                       "through POST /predict_ctr and /predict_ctr/batch by test/demo_model_golden.test.ts.",
+        "xgboost_version": xgb.__version__, "tolerance": 1e-5,
+    }
+    with open(XGB_SERVED, "w") as f:
+        f.write(json.dumps(head, indent=1, ensure_ascii=False)[:-2] + ',\n "cases": [\n  ')
+        f.write(",\n  ".join(json.dumps({"kind": k, "request": r, "xgboost": float(p[i]), "margin": float(margin[i]),
+                                           "encoded_nonzero": [[int(c), float(x[i, c])] for c in np.flatnonzero(x[i])]},
+                                          ensure_ascii=False) for i, (k, r) in enumerate(cases)))
+        f.write("\n ]\n}\n")
 
 
 def write_quality_md(r):

@@ -11,13 +11,15 @@ export interface UserEncoding {
   fields: unknown[];
   features: unknown[];
   routing_key?: string;
+  /** Replaces the generated description (what the model is, for /models). */
+  description?: string;
 }
 
 export function featureNames(m: XgbModel): string[] {
   return m.featureNames ?? Array.from({ length: m.numFeature }, (_, i) => `f${i}`);
 }
 
-/** Reads a --features file: {"fields": [...], "features": [...], "routing_key"?}. Shapes are checked by the server at load. */
+/** Reads a --features file: {"fields": [...], "features": [...], "routing_key"?, "description"?}. Shapes are checked by the server at load. */
 export function parseUserEncoding(text: string, where: string): UserEncoding {
   let raw: unknown;
   try {
@@ -30,8 +32,9 @@ export function parseUserEncoding(text: string, where: string): UserEncoding {
   if (!Array.isArray(o.fields) || o.fields.length === 0) throw new XgboostImportError(`${where}: "fields" must be a non-empty array`);
   if (!Array.isArray(o.features) || o.features.length === 0) throw new XgboostImportError(`${where}: "features" must be a non-empty array`);
   if (o.routing_key !== undefined && typeof o.routing_key !== 'string') throw new XgboostImportError(`${where}: "routing_key" must be a string`);
-  const extra = Object.keys(o).filter((k) => k !== 'fields' && k !== 'features' && k !== 'routing_key');
-  if (extra.length > 0) throw new XgboostImportError(`${where}: unexpected key ${JSON.stringify(extra[0])} (expected fields, features, routing_key)`);
+  if (o.description !== undefined && typeof o.description !== 'string') throw new XgboostImportError(`${where}: "description" must be a string`);
+  const extra = Object.keys(o).filter((k) => k !== 'fields' && k !== 'features' && k !== 'routing_key' && k !== 'description');
+  if (extra.length > 0) throw new XgboostImportError(`${where}: unexpected key ${JSON.stringify(extra[0])} (expected fields, features, routing_key, description)`);
   return o as unknown as UserEncoding;
 }
 
@@ -52,7 +55,7 @@ export function manifestFor(m: XgbModel, opts: ManifestOptions): Record<string, 
   const manifest: Record<string, unknown> = {
     name: opts.name,
     version: opts.version,
-    description,
+    description: opts.encoding?.description ?? description,
     file: opts.file,
     input: { name: INPUT_NAME, dtype: 'float32', shape: [-1, m.numFeature] },
     output: { name: out.name, kind: out.kind, column: 0 },

@@ -8,7 +8,7 @@ import { TsInferenceSession } from './session.js';
 export const readsSharedMemory = true;
 
 export async function openModel(spec: BackendModelSpec, _opts: BackendOptions): Promise<ModelRunner> {
-  const session = await TsInferenceSession.create(spec.onnxPath);
+  const session = await TsInferenceSession.create(spec.onnxBytes ?? spec.onnxPath);
   const fetches = [spec.outputName];
   return (input, rows) => session.runSync({ [spec.inputName]: { data: input, dims: [rows, spec.width] } }, fetches);
 }
