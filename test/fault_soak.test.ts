@@ -62,7 +62,7 @@ test('fault soak, short form: kills and MLflow outages cost only the killed rows
 
 test('fault soak exits non-zero when a check fails', async () => {
   // An RSS bound below zero cannot hold: the RSS check fails, the others still run.
-  const { code, out, result } = await runSoak(['--capacity', '200', '--duration', '4', '--fault-every', '3', '--warmup', '0', '--sample', '0.5', '--max-growth', '-1']);
+  const { code, out, result } = await runSoak(['--capacity', '200', '--duration', '4', '--fault-every', '3', '--warmup', '0', '--sample', '0.5', '--max-growth=-1']);
   assert.equal(code, 1, out);
   assert.match(out, /FAIL {2}RSS within -100 %/);
   assert.equal(result.checks.filter((c) => !c.pass).map((c) => c.name).join(), 'RSS within -100 %');
