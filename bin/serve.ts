@@ -49,6 +49,7 @@ export async function serveUntilSignalled(cfg: ServerConfig, start: (cfg: Server
       process.exit(1);
     });
   };
+  if (cfg.injectWorkerKill) killWorkerOnSigusr2(server);
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   try {
@@ -60,6 +61,23 @@ export async function serveUntilSignalled(cfg: ServerConfig, start: (cfg: Server
     await server.close();
     process.exit(1);
   }
+}
+
+/**
+ * INJECT_WORKER_KILL (off by default): SIGUSR2 terminates one inference worker
+ * thread, the workers taken in turn, exactly as a crash would end it; the
+ * fault soak (bench/fault_soak.ts) kills the server's workers this way from outside.
+ */
+function killWorkerOnSigusr2(server: RunningServer): void {
+  let next = 0;
+  log.warn('fault injection on: SIGUSR2 terminates an inference worker');
+  process.on('SIGUSR2', () => {
+    const threads = server.pool.piscina.threads;
+    const victim = threads[next++ % Math.max(1, threads.length)];
+    if (victim === undefined) return;
+    log.warn(`fault injection: terminating inference worker thread ${victim.threadId}`);
+    void victim.terminate();
+  });
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;

@@ -46,6 +46,8 @@ export interface ServerConfig {
   mlflowExperimentName: string;
   /** Fault injection for tests and the bench gate: extra milliseconds per inference batch. */
   injectInferenceDelayMs: number;
+  /** Fault injection: SIGUSR2 terminates an inference worker (bin/serve.ts). */
+  injectWorkerKill: boolean;
   /** false skips every telemetry write (the overhead benchmark's baseline); endpoints still answer. */
   monitoring: boolean;
   monitorTickMs: number;
@@ -144,6 +146,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'mlflowTrackingUri', env: 'MLFLOW_TRACKING_URI', flag: '--mlflow-tracking-uri', kind: 'string', help: 'unset → ./mlruns file store', default: () => undefined },
   { key: 'mlflowExperimentName', env: 'MLFLOW_EXPERIMENT_NAME', flag: '--mlflow-experiment-name', kind: 'string', help: 'MLflow experiment', default: () => 'ctr_prediction_production' },
   { key: 'injectInferenceDelayMs', env: 'INJECT_INFERENCE_DELAY_MS', flag: '--inject-inference-delay-ms', kind: 'number', min: 0, max: 60_000, help: 'fault injection: extra ms per batch (tests, bench)', default: () => 0 },
+  { key: 'injectWorkerKill', env: 'INJECT_WORKER_KILL', flag: '--inject-worker-kill', kind: 'bool', help: 'fault injection: SIGUSR2 terminates one inference worker, as a crash would (soak, tests)', default: () => false },
   { key: 'monitoring', env: 'MONITORING', flag: '--monitoring', kind: 'bool', help: 'record telemetry (off only to measure its cost)', default: () => true },
   { key: 'monitorTickMs', env: 'MONITOR_TICK_MS', flag: '--monitor-tick-ms', kind: 'int', min: 50, max: 60_000, help: 'coordinator tick', default: () => 1000 },
   { key: 'monitorWindowsS', env: 'MONITOR_WINDOWS_S', flag: '--monitor-windows-s', kind: 'list', min: 5, max: 86_400, help: 'recent windows in seconds', default: () => [60, 300] },
