@@ -109,7 +109,12 @@ test('REST: one run per model, a batch per flush with increasing steps, FINISHED
     assert.equal(pointsOf(l, 'window_1m/total_requests').at(-1)!.value, 0);
     assert.equal(pointsOf(l, 'window_1m/latency_ms/end_to_end/p99').length, 0);
 
-    const s = mon.latest();
+    // The snapshot is published a tick after the flush MLflow already holds: wait for it, not for a clock.
+    const monitor = mon;
+    const s = await until('a snapshot after the deliveries', () => {
+      const snap = monitor.latest();
+      return snap.mlflow !== null && snap.mlflow!.delivered >= 4 && snap;
+    });
     assert.equal(s.mlflow!.backend, 'rest');
     assert.equal(s.mlflow!.state, 'ok');
     assert.ok(s.mlflow!.delivered >= 4);
