@@ -44,7 +44,12 @@ function runSoak(args: string[]): Promise<{ code: number | null; out: string; re
 // Short windows so the last MLflow point is judged on traffic after the last
 // kill; a loose latency objective and RSS bound, since a 40 s run on a shared
 // machine says nothing about speed or long-run memory (the 10-minute soak does).
-const SHORT = ['--capacity', '800', '--duration', '40', '--fault-every', '15', '--warmup', '3', '--sample', '1', '--workers', '2',
+// 16 connections, not the generator's 256: at 400 req/s most of 256 keep-alive
+// connections sit idle past uWS's ~10 s idle timeout, and a request written
+// just as the server closes one is lost on the wire ("closed"): most likely the
+// keep-alive race clients retry (not proven); one such loss failed a CI-like run. Busy
+// connections never idle out, so what this checks is the server's own faults.
+const SHORT = ['--capacity', '800', '--duration', '40', '--fault-every', '15', '--warmup', '3', '--sample', '1', '--workers', '2', '--open-connections', '16',
   '--server-env', 'MONITOR_WINDOWS_S=5,30', '--server-env', 'LATENCY_OBJECTIVE_MS=2000', '--server-env', 'INJECT_INFERENCE_DELAY_MS=2'];
 
 test('fault soak, short form: kills and MLflow outages cost only the killed rows, counters reconcile, the last MLflow point is healthy', async () => {
