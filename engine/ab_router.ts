@@ -6,7 +6,7 @@
 // stickiness is possible, and hashing "nothing" would send all of them to one
 // model and skew the split.
 import { fnv1a32 } from './feature_hash.js';
-import { DEFAULT_ROUTING_KEY, fieldPath } from './manifest.js';
+import { DEFAULT_ROUTING_KEY, fieldPath, fieldValue } from './manifest.js';
 import type { LoadedModel } from './model_registry.js';
 
 // A seed distinct from the feature buckets' so routing is independent of them.
@@ -124,12 +124,7 @@ export class AbRouter {
 
   /** The model for a request body without an explicit model. */
   routeRequest(body: Readonly<Record<string, unknown>>): LoadedModel {
-    let key: unknown;
-    if (this.keyParent === null) key = body[this.keyName];
-    else {
-      const o = body[this.keyParent] as Record<string, unknown> | null | undefined;
-      key = o === undefined || o === null || typeof o !== 'object' ? undefined : o[this.keyName];
-    }
+    const key = fieldValue(body, this.keyParent, this.keyName);
     if (typeof key === 'string') return this.route(key);
     if (typeof key === 'number') return this.route(String(key));
     return this.pick(Math.floor(Math.random() * RESOLUTION));

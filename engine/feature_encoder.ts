@@ -5,7 +5,7 @@
 // The request was checked against the model's RequestSchema first
 // (engine/request_schema.ts), so every present value has its declared type.
 import { fnv1a32 } from './feature_hash.js';
-import { encodedWidth, fieldPath, type FieldSpec, type ModelManifest } from './manifest.js';
+import { encodedWidth, fieldPath, fieldValue, type FieldSpec, type ModelManifest } from './manifest.js';
 
 /** A request body as parsed (JSON or msgpack, a plain object); encoding reads the fields the manifest declares. */
 export type PredictFields = object;
@@ -142,12 +142,7 @@ export class FeatureEncoder {
     const steps = this.steps;
     for (let i = 0; i < steps.length; i++) {
       const s = steps[i];
-      let v: unknown;
-      if (s.parent === null) v = req[s.key];
-      else {
-        const o = req[s.parent] as Record<string, unknown> | null | undefined;
-        v = o === undefined || o === null ? undefined : o[s.key];
-      }
+      const v = fieldValue(req, s.parent, s.key);
       const at = base + s.offset;
       if (v === undefined || v === null) {
         if (s.step === Step.OneHot || s.step === Step.Bucket) {

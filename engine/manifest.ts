@@ -88,6 +88,14 @@ export function fieldPath(name: string): [string | null, string] {
   return dot === -1 ? [null, name] : [name.slice(0, dot), name.slice(dot + 1)];
 }
 
+/** The value of field `key` (under `parent` when the name was dotted) in a parsed body; undefined when absent. */
+export function fieldValue(body: Readonly<Record<string, unknown>>, parent: string | null, key: string): unknown {
+  if (parent === null) return body[key];
+  const o = body[parent];
+  // A parent that is not an object holds no field (a string's "length" is not one).
+  return typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[key] : undefined;
+}
+
 const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const FIELD_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,63}(\.[A-Za-z_][A-Za-z0-9_-]{0,63})?$/;
 /** Request keys the engine itself reads. */

@@ -3,7 +3,7 @@
 // rejects unknowns) without writing anything, so a request that passes cannot
 // fail encoding. Returns null, or the first problem with the field's name and
 // what was expected; the API layer turns that into a 400.
-import { checkValue, fieldPath, MAX_STRING_LENGTH, type FieldSpec, type ModelManifest } from './manifest.js';
+import { checkValue, fieldPath, fieldValue, MAX_STRING_LENGTH, type FieldSpec, type ModelManifest } from './manifest.js';
 
 export interface FieldProblem {
   /** The field's request name ("context.hour"), or the object holding it ("context"). */
@@ -71,12 +71,7 @@ export class RequestSchema {
     const fields = this.fields;
     for (let i = 0; i < fields.length; i++) {
       const f = fields[i];
-      let v: unknown;
-      if (f.parent === null) v = body[f.key];
-      else {
-        const o = body[f.parent] as Record<string, unknown> | null | undefined;
-        v = o === undefined || o === null ? undefined : o[f.key];
-      }
+      const v = fieldValue(body, f.parent, f.key);
       if (v === undefined || v === null) {
         if (f.required) return { field: f.spec.name, expected: `is required (${typeName(f.spec)})` };
         continue;

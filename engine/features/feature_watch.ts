@@ -8,7 +8,7 @@
 // main thread, from the batcher), one reader, under the same seqlock as the
 // label block.
 import { fnv1a32 } from '../feature_hash.js';
-import { fieldPath, type ModelManifest } from '../manifest.js';
+import { fieldPath, fieldValue, type ModelManifest } from '../manifest.js';
 
 export const ID_BINS = 64;
 export const NUMBER_BINS = 32;
@@ -107,12 +107,7 @@ export class FeatureWatch {
     Atomics.add(seq, 0, 1);
     for (let i = 0; i < steps.length; i++) {
       const s = steps[i];
-      let v: unknown;
-      if (s.parent === null) v = row[s.field];
-      else {
-        const inner = row[s.parent];
-        v = typeof inner === 'object' && inner !== null ? (inner as Record<string, unknown>)[s.field] : undefined;
-      }
+      const v = fieldValue(row, s.parent, s.field);
       if (s.kind === K.Number) {
         const raw = v;
         if (typeof raw !== 'number' || raw - raw !== 0) { d[s.missing]++; continue; }
