@@ -37,7 +37,7 @@ const statsBlock = obj({
 const healthStatus: JsonSchema = { type: 'string', enum: ['healthy', 'degraded', 'unhealthy'] };
 const severity: JsonSchema = { type: 'string', enum: ['none', 'medium', 'high'] };
 const healthCheck = obj({
-  name: { type: 'string', enum: ['error_rate', 'latency_p99', 'drift', 'workers', 'mlflow', 'calibration'] },
+  name: { type: 'string', enum: ['error_rate', 'latency_p99', 'drift', 'workers', 'mlflow', 'calibration', 'unknown_values'] },
   status: { type: 'string', enum: ['pass', 'warn', 'fail'] },
   value: { type: ['number', 'string', 'null'] },
   threshold: { type: 'object' },
@@ -45,7 +45,7 @@ const healthCheck = obj({
 });
 const alert = obj({
   model: { type: 'string', description: '"" for process-wide checks (mlflow)' },
-  kind: { type: 'string', enum: ['error_rate', 'latency_p99', 'drift', 'workers', 'mlflow', 'calibration'] },
+  kind: { type: 'string', enum: ['error_rate', 'latency_p99', 'drift', 'workers', 'mlflow', 'calibration', 'unknown_values'] },
   severity: { type: 'string', enum: ['warning', 'critical'] },
   since: str,
   message: str,

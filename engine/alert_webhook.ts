@@ -32,6 +32,7 @@ export interface WebhookStats { sent: number; failed: number; dropped: number; q
 
 const ALERT_NAMES: Record<string, string> = {
   error_rate: 'CtrErrorRate', latency_p99: 'CtrLatencyP99', drift: 'CtrPredictionDrift', workers: 'CtrWorkersDown', mlflow: 'CtrMlflowDown',
+  calibration: 'CtrCalibration', unknown_values: 'CtrUnknownCategoryValues',
 };
 
 /** The JSON body for one event (exported for the README and the test). */

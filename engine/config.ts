@@ -60,6 +60,7 @@ export interface ServerConfig {
   latencyMinRequests: number;
   errorRateDegraded: number;
   errorRateUnhealthy: number;
+  unknownRateDegraded: number;
   mlflowFlushIntervalMs: number;
   /** Pending flushes kept per model while MLflow is unreachable; 0 → an hour's worth. */
   mlflowBufferLimit: number;
@@ -157,6 +158,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'latencyMinRequests', env: 'LATENCY_MIN_REQUESTS', flag: '--latency-min-requests', kind: 'int', min: 1, max: 1e9, help: 'requests a window needs before its p99 can degrade health', default: () => 100 },
   { key: 'errorRateDegraded', env: 'ERROR_RATE_DEGRADED', flag: '--error-rate-degraded', kind: 'number', min: 0, max: 1, help: 'error rate that makes a model degraded', default: () => 0.01 },
   { key: 'errorRateUnhealthy', env: 'ERROR_RATE_UNHEALTHY', flag: '--error-rate-unhealthy', kind: 'number', min: 0, max: 1, help: 'error rate that makes a model unhealthy', default: () => 0.05 },
+  { key: 'unknownRateDegraded', env: 'UNKNOWN_RATE_DEGRADED', flag: '--unknown-rate-degraded', kind: 'number', min: 0, max: 1, help: "share of a category field's sampled values outside its manifest's categories that makes a model degraded (needs FEATURE_WATCH_SAMPLE > 0)", default: () => 0.01 },
   { key: 'mlflowFlushIntervalMs', env: 'MLFLOW_FLUSH_INTERVAL_MS', flag: '--mlflow-flush-interval-ms', kind: 'int', min: 100, max: 3_600_000, help: 'metrics to MLflow every', default: () => 10_000 },
   { key: 'mlflowBufferLimit', env: 'MLFLOW_BUFFER_LIMIT', flag: '--mlflow-buffer-limit', kind: 'int', min: 0, max: 10_000_000, help: 'flushes kept per model during an outage (0: an hour)', default: () => 0 },
   { key: 'streamIntervalMs', env: 'STREAM_INTERVAL_MS', flag: '--stream-interval-ms', kind: 'int', min: 100, max: 600_000, help: 'live stream default interval', default: () => 1000 },

@@ -94,7 +94,7 @@ export function runParams(cfg: ServerConfig): Record<string, string> {
     monitor_tick_ms: String(cfg.monitorTickMs), monitor_windows_s: cfg.monitorWindowsS.join(','),
     drift_z_medium: String(cfg.driftZMedium), drift_z_high: String(cfg.driftZHigh), drift_min_samples: String(cfg.driftMinSamples),
     latency_objective_ms: String(cfg.latencyObjectiveMs), latency_min_requests: String(cfg.latencyMinRequests), error_rate_degraded: String(cfg.errorRateDegraded),
-    error_rate_unhealthy: String(cfg.errorRateUnhealthy), mlflow_flush_interval_ms: String(cfg.mlflowFlushIntervalMs),
+    error_rate_unhealthy: String(cfg.errorRateUnhealthy), unknown_rate_degraded: String(cfg.unknownRateDegraded), mlflow_flush_interval_ms: String(cfg.mlflowFlushIntervalMs),
     inference_backend: cfg.inferenceBackend, front_end: cfg.frontEnd,
     label_capacity: String(cfg.labelCapacity), label_window_s: String(cfg.labelWindowS), label_implicit_nonclicks: String(cfg.labelImplicitNonclicks),
     calibration_min_labels: String(cfg.calibrationMinLabels), calibration_tolerance: String(cfg.calibrationTolerance),
@@ -179,7 +179,7 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
       tickMs: cfg.monitorTickMs,
       windows: cfg.monitorWindowsS.map((s) => s * 1000),
       driftConfig: { zMedium: cfg.driftZMedium, zHigh: cfg.driftZHigh, minSamples: cfg.driftMinSamples },
-      healthConfig: { p99ObjectiveMs: cfg.latencyObjectiveMs, latencyMinRequests: cfg.latencyMinRequests, errorRateDegraded: cfg.errorRateDegraded, errorRateUnhealthy: cfg.errorRateUnhealthy },
+      healthConfig: { p99ObjectiveMs: cfg.latencyObjectiveMs, latencyMinRequests: cfg.latencyMinRequests, errorRateDegraded: cfg.errorRateDegraded, errorRateUnhealthy: cfg.errorRateUnhealthy, unknownRateDegraded: cfg.unknownRateDegraded },
       baselinePath: join(cfg.dataDir, 'baselines.json'),
       expectedWorkers: cfg.workers,
       // Flushed from the coordinator thread: MLflow never touches the request path.

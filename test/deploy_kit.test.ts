@@ -37,9 +37,9 @@ describe('deploy kit: promtool', () => {
   test('promtool test rules deploy/alert_rules.test.yml: the rules fire on the series they are for', { skip: noPromtool }, () => {
     assert.match(runPromtool(['test', 'rules', 'alert_rules.test.yml']), /SUCCESS/);
   });
-  test('the rules cover error rate, p99, drift, MLflow down and worker restarts', () => {
+  test('the rules cover error rate, p99, drift, MLflow down, worker restarts, calibration and unknown category values', () => {
     const rules = readFileSync(deploy('alert_rules.yml'), 'utf8');
-    for (const name of ['CtrErrorRateHigh', 'CtrLatencyP99High', 'CtrPredictionDriftHigh', 'CtrMlflowDown', 'CtrWorkerRestarts', 'CtrWorkersMissing', 'CtrEngineDown']) {
+    for (const name of ['CtrErrorRateHigh', 'CtrLatencyP99High', 'CtrPredictionDriftHigh', 'CtrMlflowDown', 'CtrWorkerRestarts', 'CtrWorkersMissing', 'CtrEngineDown', 'CtrCalibrationOff', 'CtrUnknownCategoryValues']) {
       assert.match(rules, new RegExp(`alert: ${name}\\n`), name);
     }
   });
@@ -58,6 +58,10 @@ describe('deploy kit: metric names against the real server', () => {
   });
 
   test('every ctr_* metric in the alert rules and the Grafana dashboard is exported at GET /metrics', async () => {
+    // Some families exist only once there is traffic (the watched fields' rates).
+    const rows = Array.from({ length: 16 }, (_, i) => ({ user_id: `u${i}`, ad_id: 'ad_1', device: 'mobile', placement: 'header' }));
+    for (const model of ['xgboost', 'logistic']) assert.equal((await client.postJson('/predict_ctr/batch', { requests: rows.map((q) => ({ ...q, model })) })).status, 200);
+    await client.freshStats();
     const r = await client.get('/metrics');
     assert.equal(r.status, 200);
     const exported = new Set((r.body as string).split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]));

@@ -111,3 +111,40 @@ describe('through the real server: capture a baseline, shift the device mix, ask
     assert.match(metrics, /ctr_feature_drift_severity\{model="xgboost",field="device"\} 2/);
   });
 });
+
+describe('through the real server: values outside a category list are served, counted, and degrade the model with an alert', () => {
+  let srv: ServerProcess;
+  let client: TestClient;
+  before(async () => {
+    srv = await startServerProcess({ WORKERS: '1', MONITOR_TICK_MS: '100', MONITOR_WINDOWS_S: '5,30', FEATURE_WATCH_SAMPLE: '1' });
+    client = new TestClient(srv.url, 4);
+  });
+  after(async () => {
+    await client?.close();
+    await srv?.stop();
+  });
+
+  test('a new device type is answered 200, shows as its unknown rate, and raises unknown_values on that model only', async () => {
+    const s = createTrafficSampler({ seed: 7, shift: { device: { smartwatch: 0.2 } } });
+    const r = await client.postJson('/predict_ctr/batch', { requests: Array.from({ length: 1000 }, () => ({ ...s.next(), model: 'xgboost' })) });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    let h: any;
+    for (let i = 0; i < 50; i++) {
+      await client.freshStats();
+      h = (await client.get('/monitoring/health')).body;
+      if (h.models.xgboost.checks.some((c: any) => c.name === 'unknown_values' && c.status === 'warn')) break;
+    }
+    const check = h.models.xgboost.checks.find((c: any) => c.name === 'unknown_values');
+    assert.equal(check.status, 'warn', JSON.stringify(check));
+    assert.match(check.detail, /device (1[5-9]|2[0-4])\.\d % of 1000 sampled values/);
+    assert.equal(h.models.xgboost.status, 'degraded');
+    assert.ok(h.alerts.some((a: any) => a.model === 'xgboost' && a.kind === 'unknown_values'), JSON.stringify(h.alerts));
+    // The logistic model saw none of it: not judged (no sampled values), not degraded by it.
+    assert.equal(h.models.logistic.checks.find((c: any) => c.name === 'unknown_values').status, 'pass');
+    const d = (await client.get('/monitoring/drift/xgboost')).body;
+    const device = d.features.fields.find((f: any) => f.field === 'device');
+    assert.ok(device.unknown_rate > 0.15 && device.unknown_rate < 0.25, String(device.unknown_rate));
+    for (let i = 0; i < 50 && !/alert raised.*unknown_values/.test(srv.output()); i++) await new Promise((res) => setTimeout(res, 100));
+    assert.match(srv.output(), /alert raised model=xgboost kind=unknown_values severity=warning/);
+  });
+});

@@ -1,7 +1,8 @@
 // Health per model from its checks; alerts keep their `since` while active.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AlertTracker, DEFAULT_HEALTH, modelHealth, worstStatus, type HealthConfig } from '../engine/coordinator/health.js';
+import { AlertTracker, DEFAULT_HEALTH, modelHealth, unknownValuesCheck, worstStatus, type HealthConfig } from '../engine/coordinator/health.js';
+import type { FeatureDriftReport, FieldDrift } from '../engine/coordinator/feature_drift.js';
 import { statsOf } from '../engine/coordinator/stats.js';
 import { emptyTotals, V_E2E_HIST, V_E2E_SUM_US, V_ERRORS, V_REQUESTS, V_SUCCESSES } from '../engine/coordinator/totals.js';
 import type { DriftReport, StatsBlock } from '../engine/coordinator/snapshot.js';
@@ -84,4 +85,29 @@ test('alerts: raised once, since kept while active, resolved when the check pass
   const c = tracker.update(good, t3);
   assert.equal(c.alerts.length, 0);
   assert.deepEqual(c.events.map((e) => e.event), ['resolved']);
+});
+
+test('unknown values: a category field past 1 % of sampled values outside its categories degrades, naming the field; too few samples or ids are not judged', () => {
+  const field = (name: string, kind: FieldDrift['kind'], samples: number, unknown?: number): FieldDrift => ({
+    field: name, kind, psi: null, test: 'chi_square', statistic: null, p_value: null, severity: 'none', samples,
+    missing_rate: 0, baseline_missing_rate: null, top_changes: [], ...(unknown === undefined ? {} : { unknown_rate: unknown }),
+  });
+  const report = (fields: FieldDrift[]): FeatureDriftReport => ({ window: '1m', has_baseline: false, sampled_rows: 500, drift_detected: false, fields });
+  const ok = unknownValuesCheck(report([field('device', 'category', 500, 0.004), field('user_id', 'id', 500)]), cfg);
+  assert.equal(ok.status, 'pass');
+  assert.equal(ok.value, 0.004);
+  const bad = unknownValuesCheck(report([field('device', 'category', 500, 0.2), field('placement', 'category', 500, 0)]), cfg);
+  assert.equal(bad.status, 'warn');
+  assert.equal(bad.value, 0.2);
+  assert.match(bad.detail, /device 20\.0 % of 500 sampled values/);
+  assert.doesNotMatch(bad.detail, /placement/);
+  const few = unknownValuesCheck(report([field('device', 'category', 20, 1)]), cfg);
+  assert.equal(few.status, 'pass');
+  assert.equal(few.value, null);
+  assert.match(few.detail, /too few to judge/);
+  // As an extra check it degrades the model and raises an alert like the others.
+  const h = modelHealth(window(1000, 0, 1), noDrift, allWorkers, cfg, [bad]);
+  assert.equal(h.status, 'degraded');
+  const { alerts } = new AlertTracker().update({ xgboost: h }, new Date());
+  assert.deepEqual(alerts.map((a) => [a.model, a.kind, a.severity]), [['xgboost', 'unknown_values', 'warning']]);
 });

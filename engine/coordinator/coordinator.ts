@@ -7,7 +7,7 @@ import { ShardReader, type ReadStats } from '../telemetry/reader.js';
 import { stdDev } from '../telemetry/welford.js';
 import { loadBaselines, saveBaselines, validateBaseline, type BaselineOutcome } from './baseline.js';
 import { DEFAULT_DRIFT, computeDrift, quantileGroups, type DriftConfig, type DriftInput } from './drift.js';
-import { AlertTracker, DEFAULT_HEALTH, calibrationCheck, modelHealth, worstStatus, type HealthConfig } from './health.js';
+import { AlertTracker, DEFAULT_HEALTH, calibrationCheck, modelHealth, unknownValuesCheck, worstStatus, type HealthConfig } from './health.js';
 import { ModelChangeDetector } from './change_detector.js';
 import { FeatureTracker, type FeatureDriftConfig } from './feature_drift.js';
 import type { FeatureWatchBuffers } from '../features/feature_watch.js';
@@ -192,7 +192,10 @@ export class Coordinator {
         drift.features = this.#features.report(m, now, this.windowsMs[wi], this.drift.window, this.#baselines.get(name)?.features);
       }
       const quality = this.#quality?.model(m, now, this.windowsMs, this.windowNames);
-      const h = modelHealth(windows[this.health.window], drift, workers, this.health, quality ? [calibrationCheck(quality, this.calibration)] : []);
+      const extra = [];
+      if (quality) extra.push(calibrationCheck(quality, this.calibration));
+      if (drift.features) extra.push(unknownValuesCheck(drift.features, this.health));
+      const h = modelHealth(windows[this.health.window], drift, workers, this.health, extra);
       health[name] = h;
       models[name] = { name, version: this.#versions[m], lifetime, windows, drift, health: h, prometheus: promOf(total) };
       if (quality) models[name].quality = quality;

@@ -2,6 +2,7 @@
 // remember since when they have been active.
 import type { CalibrationConfig, ModelQuality } from './quality.js';
 import { wilson } from './quality_metrics.js';
+import type { FeatureDriftReport } from './feature_drift.js';
 import type {
   Alert, AlertEvent, CheckStatus, DriftReport, HealthCheck, HealthStatus, ModelHealth, StatsBlock,
 } from './snapshot.js';
@@ -20,11 +21,15 @@ export interface HealthConfig {
   p99UnhealthyFactor: number;
   /** The MLflow check stays degraded this long after batches were dropped or entities refused. */
   mlflowLossWarnMs: number;
+  /** Share of a category field's sampled values outside the manifest's categories that makes a model degraded. */
+  unknownRateDegraded: number;
+  /** Fewer sampled values of a field than this in the window: its unknown rate is not judged. */
+  unknownMinSamples: number;
 }
 
 export const DEFAULT_HEALTH: Omit<HealthConfig, 'window'> = {
   errorRateDegraded: 0.01, errorRateUnhealthy: 0.05, minRequests: 20, latencyMinRequests: 100, p99ObjectiveMs: 50, p99UnhealthyFactor: 2,
-  mlflowLossWarnMs: 600_000,
+  mlflowLossWarnMs: 600_000, unknownRateDegraded: 0.01, unknownMinSamples: 100,
 };
 
 export interface Workers { alive: number; expected: number }
@@ -62,6 +67,35 @@ function driftCheck(d: DriftReport): HealthCheck {
   const threshold = { window: d.window, degraded_at: 'medium' };
   const status: CheckStatus = d.severity === 'none' ? 'pass' : 'warn';
   return { name: 'drift', status, value: d.severity, threshold, detail: d.message };
+}
+
+/**
+ * Values outside a one-hot field's categories are encoded by the manifest's
+ * `unknown` policy (an `other` column, or all zeros), never rejected: one new
+ * device type must not turn a slice of traffic into errors. That is exactly
+ * why it must not be silent: the model scores inputs it never saw, so past
+ * `unknownRateDegraded` of a field's sampled values in the drift window the
+ * model is degraded, with an alert naming the field.
+ */
+export function unknownValuesCheck(f: FeatureDriftReport, cfg: HealthConfig): HealthCheck {
+  const threshold = { degraded: cfg.unknownRateDegraded, min_samples: cfg.unknownMinSamples, window: f.window };
+  let worst = 0;
+  const seen: string[] = [];
+  const bad: string[] = [];
+  for (const fd of f.fields) {
+    if (fd.unknown_rate === undefined || fd.unknown_rate === null) continue;
+    if (fd.samples < cfg.unknownMinSamples) continue;
+    seen.push(fd.field);
+    worst = Math.max(worst, fd.unknown_rate);
+    if (fd.unknown_rate > cfg.unknownRateDegraded) bad.push(`${fd.field} ${(fd.unknown_rate * 100).toFixed(1)} % of ${fd.samples} sampled values`);
+  }
+  if (seen.length === 0) {
+    return { name: 'unknown_values', status: 'pass', value: null, threshold, detail: `no category field has ${cfg.unknownMinSamples} sampled values in ${f.window}: too few to judge` };
+  }
+  if (bad.length > 0) {
+    return { name: 'unknown_values', status: 'warn', value: worst, threshold, detail: `values outside the manifest's categories in ${f.window}: ${bad.join('; ')}` };
+  }
+  return { name: 'unknown_values', status: 'pass', value: worst, threshold, detail: `category fields within their manifest's categories in ${f.window}: ${seen.join(', ')}` };
 }
 
 function workersCheck(w: Workers): HealthCheck {

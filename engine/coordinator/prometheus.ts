@@ -10,6 +10,7 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 const esc = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 const num = (x: number): string => (Number.isFinite(x) ? String(x) : Number.isNaN(x) ? 'NaN' : x > 0 ? '+Inf' : '-Inf');
 const STATUS_VALUE = { healthy: 0, degraded: 1, unhealthy: 2 } as const;
+const CHECK_VALUE = { pass: 0, warn: 1, fail: 2 } as const;
 const SEVERITY_VALUE = { none: 0, medium: 1, high: 2 } as const;
 
 export function prometheusText(s: Snapshot): string {
@@ -65,6 +66,8 @@ export function prometheusText(s: Snapshot): string {
   for (const m of models) out.push(`ctr_drift_severity{model="${esc(m.name)}"} ${SEVERITY_VALUE[m.drift.severity]}`);
   family('ctr_model_health', 'gauge', 'Model health: 0 healthy, 1 degraded, 2 unhealthy.');
   for (const m of models) out.push(`ctr_model_health{model="${esc(m.name)}"} ${STATUS_VALUE[m.health.status]}`);
+  family('ctr_health_check', 'gauge', 'One health check of a model: 0 pass, 1 warn, 2 fail.');
+  for (const m of models) for (const c of m.health.checks) out.push(`ctr_health_check{model="${esc(m.name)}",check="${c.name}"} ${CHECK_VALUE[c.status]}`);
   family('ctr_workers_alive', 'gauge', 'Inference workers alive.');
   out.push(`ctr_workers_alive ${s.workers.alive}`);
   family('ctr_workers_expected', 'gauge', 'Inference workers the pool should have.');
@@ -82,6 +85,8 @@ export function prometheusText(s: Snapshot): string {
     for (const m of models) for (const f of m.drift.features?.fields ?? []) if (f.psi !== null) out.push(`ctr_feature_psi{model="${esc(m.name)}",field="${esc(f.field)}"} ${num(f.psi)}`);
     family('ctr_feature_drift_severity', 'gauge', 'Drift of a watched request field: 0 none, 1 medium, 2 high.');
     for (const m of models) for (const f of m.drift.features?.fields ?? []) out.push(`ctr_feature_drift_severity{model="${esc(m.name)}",field="${esc(f.field)}"} ${SEVERITY_VALUE[f.severity]}`);
+    family('ctr_feature_unknown_rate', 'gauge', "Share of watched rows in the drift window whose value was outside the field's categories.");
+    for (const m of models) for (const f of m.drift.features?.fields ?? []) if (f.unknown_rate !== undefined && f.unknown_rate !== null) out.push(`ctr_feature_unknown_rate{model="${esc(m.name)}",field="${esc(f.field)}"} ${num(f.unknown_rate)}`);
     family('ctr_feature_missing_rate', 'gauge', 'Share of watched rows in the drift window where the field was missing.');
     for (const m of models) for (const f of m.drift.features?.fields ?? []) if (f.missing_rate !== null) out.push(`ctr_feature_missing_rate{model="${esc(m.name)}",field="${esc(f.field)}"} ${num(f.missing_rate)}`);
   }

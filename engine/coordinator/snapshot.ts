@@ -104,7 +104,7 @@ export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
 export type CheckStatus = 'pass' | 'warn' | 'fail';
 
 export interface HealthCheck {
-  name: 'error_rate' | 'latency_p99' | 'drift' | 'workers' | 'mlflow' | 'calibration';
+  name: 'error_rate' | 'latency_p99' | 'drift' | 'workers' | 'mlflow' | 'calibration' | 'unknown_values';
   status: CheckStatus;
   value: number | string | null;
   threshold: Record<string, number | string>;
