@@ -96,7 +96,7 @@ export class WorkerLinks<T = unknown> {
    * batcher may use it (the pool's own links; an acceptor's link joins a
    * worker that is warm already).
    */
-  protected attachPort(port: MessagePort, threadId: number, warmUp: boolean): void {
+  attachPort(port: MessagePort, threadId: number, warmUp: boolean): void {
     if (this.closed) {
       port.close();
       return;
