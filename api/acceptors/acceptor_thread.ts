@@ -188,7 +188,7 @@ async function close(): Promise<void> {
 }
 
 function counters(): FromAcceptor {
-  return { kind: 'counters', counters: { rowsServed, forwarded, stream: hub.metrics() } };
+  return { kind: 'counters', counters: { rowsServed, forwarded, links: links.threadsAlive, stream: hub.metrics() } };
 }
 
 control.on('message', (m: ToAcceptor) => {

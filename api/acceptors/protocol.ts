@@ -63,6 +63,8 @@ export interface AcceptorCounters {
   rowsServed: number;
   /** Requests this thread forwarded to the main thread. */
   forwarded: number;
+  /** Inference workers this thread has a link to now (a crashed worker's replacement is linked again). */
+  links: number;
   stream: StreamMetrics;
 }
 
