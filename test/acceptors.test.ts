@@ -11,6 +11,10 @@
 // every thread and exits 0.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startServerProcess, type ServerProcess } from './support/server_process.js';
 import { TestClient, type Reply } from './support/http_client.js';
 import { rawExchange, rawGet, rawPost } from './support/raw_http.js';
@@ -221,5 +225,53 @@ describe('ACCEPTORS=2: two threads accepting on one port', () => {
     assert.equal(code, 0, server.output());
     assert.match(server.output(), /drain 4\/4: flushed and closed/);
     assert.doesNotMatch(server.output(), /acceptor 1 exited with/);
+  });
+});
+
+describe('ACCEPTORS=2: a hot reload switches both threads', () => {
+  const MODELS = fileURLToPath(new URL('../../engine/models', import.meta.url));
+  let dir: string;
+  let server: ServerProcess;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ctr-acceptors-models-'));
+    cpSync(MODELS, dir, { recursive: true });
+    server = await startServerProcess({ ACCEPTORS: '2', WORKERS: '2', MODELS_DIR: dir, MODELS_WATCH: 'off', MONITOR_TICK_MS: '100' }, 90_000);
+  });
+  after(async () => {
+    if (server) assert.equal(await server.stop(), 0);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('after POST /models/logistic/reload every connection, on either thread, answers with the new version', async () => {
+    const manifest = JSON.parse(readFileSync(join(dir, 'logistic', 'manifest.json'), 'utf8'));
+    manifest.version = '2';
+    writeFileSync(join(dir, 'logistic', 'manifest.json'), JSON.stringify(manifest, null, 2));
+    const admin = new TestClient(server.url, 1);
+    try {
+      const r = await admin.request('POST', '/models/logistic/reload', { headers: { 'content-type': 'application/json' } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.reload.version, '2');
+      // The acceptor switches when the main thread's message arrives; each connection's first answer may precede it, so poll until both threads have answered with version 2.
+      const before = (await admin.get('/metrics')).body as string;
+      let versions: string[] = [];
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const many = new TestClient(server.url, 32);
+        try {
+          const replies = await Promise.all(Array.from({ length: 96 }, (_, i) => many.postJson('/predict_ctr', { ...GOOD, user_id: `user_${i}`, model: 'logistic' })));
+          for (const x of replies) assert.equal(x.status, 200);
+          versions = replies.map((x) => x.body.model_version);
+        } finally {
+          await many.close();
+        }
+        if (versions.every((v) => v === '2')) break;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      assert.deepEqual([...new Set(versions)], ['2']);
+      const m = await metricsUntil(admin, (t) => served(t, 1) > served(before, 1) && served(t, 0) > served(before, 0));
+      assert.ok(served(m, 1) > 0);
+    } finally {
+      await admin.close();
+    }
   });
 });
