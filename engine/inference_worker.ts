@@ -105,10 +105,16 @@ async function open(msg: OpenModel): Promise<OpenReply> {
   }
 }
 
-/** A replacement worker: opens the models reloaded since the pool started (their warm-up follows as a task). */
+/**
+ * A replacement worker: opens the models reloaded since the pool started
+ * (their warm-up follows as a task). Only forward: generations only grow, and
+ * an acceptor thread's link may name a generation the main thread has
+ * already replaced (its reload message still on its way), which must not
+ * displace the newer session.
+ */
 async function catchUp(models: readonly WorkerModelSpec[]): Promise<void> {
   await Promise.all(models.map(async (spec) => {
-    if (current[spec.index].spec.generation === spec.generation) return;
+    if (current[spec.index].spec.generation >= spec.generation) return;
     current[spec.index] = { spec, run: await openRunner(spec) };
   }));
 }
@@ -225,7 +231,7 @@ class LinkServer {
       const setup = msg as SlotsSetup;
       this.slots = new BatchSlots(setup.slots);
       this.plain = backend.readsSharedMemory ? null : this.slots.plainTwin();
-      if (setup.models.some((m) => current[m.index]?.spec.generation !== m.generation)) {
+      if (setup.models.some((m) => current[m.index]?.spec.generation < m.generation)) {
         this.held = [];
         void catchUp(setup.models).then(() => {
           const queued = this.held!;
