@@ -15,6 +15,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import { startServerProcess, type ServerProcess } from './support/server_process.js';
 import { TestClient, type Reply } from './support/http_client.js';
 import { rawExchange, rawGet, rawPost } from './support/raw_http.js';
@@ -274,4 +275,11 @@ describe('ACCEPTORS=2: a hot reload switches both threads', () => {
       await admin.close();
     }
   });
+});
+
+test('ACCEPTORS > 1 with the node:http front end exits 2 naming the option, before starting anything', () => {
+  const entry = fileURLToPath(new URL('../bin/ctr-engine.js', import.meta.url));
+  const r = spawnSync(process.execPath, [entry], { env: { ...process.env, ACCEPTORS: '2', FRONT_END: 'native-free', PORT: '0' }, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /ACCEPTORS=2 needs the uWS front end/);
 });
