@@ -19,6 +19,10 @@ export interface DrainSteps {
   stopListening(): void;
   /** Closes the core and then every connection left (the front end's close()). */
   close(): Promise<void>;
+  /** ACCEPTORS > 1: step 1 on the acceptor threads (their responses close their connections too). */
+  onDraining?(): void;
+  /** ACCEPTORS > 1: waits for the acceptor threads' queued and running rows (within `deadlineMs`); resolves with the rows left. */
+  finishElsewhere?(deadlineMs: number): Promise<number>;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -27,14 +31,17 @@ export async function drain(steps: DrainSteps, graceMs: number, log: (line: stri
   const { core } = steps;
   core.state.draining = true;
   closeEveryConnection(true);
+  steps.onDraining?.();
   log(`drain 1/4: /ready answers 503 and responses close their connections; serving for ${graceMs} ms more (DRAIN_GRACE_MS)`);
   if (graceMs > 0) await sleep(graceMs);
   steps.stopListening();
   log(`drain 2/4: grace over, listener closed; finishing ${core.batcher.pendingWork()} queued or running rows`);
   // Rows still queued are answered within the request deadline (200 or 504); wait no longer than that.
   const until = performance.now() + core.cfg.requestDeadlineMs + 100;
+  const elsewhere = steps.finishElsewhere?.(core.cfg.requestDeadlineMs + 100) ?? Promise.resolve(0);
   while (core.batcher.pendingWork() > 0 && performance.now() < until) await sleep(5);
-  log(`drain 3/4: in-flight work done (${core.batcher.pendingWork()} rows left); closing workers, final monitoring tick and MLflow flush`);
+  const left = core.batcher.pendingWork() + await elsewhere;
+  log(`drain 3/4: in-flight work done (${left} rows left); closing workers, final monitoring tick and MLflow flush`);
   await steps.close();
   closeEveryConnection(false);
   log('drain 4/4: flushed and closed');

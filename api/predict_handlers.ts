@@ -25,8 +25,12 @@ export interface PredictContext {
   maxBodyBytes: number;
   maxBatchRequests: number;
   requestDeadlineMs: number;
-  /** Recent predictions kept for click feedback (POST /feedback); null when labels are off. */
-  labels: PredictionLog | null;
+  /**
+   * Recent predictions kept for click feedback (POST /feedback); null when
+   * labels are off. On an acceptor thread (ACCEPTORS > 1) it hands them to
+   * the main thread's log (api/acceptors/label_forwarder.ts).
+   */
+  labels: Pick<PredictionLog, 'record'> | null;
 }
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -38,6 +38,10 @@ async function resolveAuto(cfg: ServerConfig): Promise<StartOptions> {
     console.error(`ctr-engine: !!! FRONT_END=auto: uWebSockets.js cannot load, serving with the native-free node:http front end (slower, no WS /monitoring/stream): ${oneLine(err)}`);
   }
   cfg.frontEnd = loaded !== undefined ? 'uws' : 'native-free';
+  if (loaded === undefined && cfg.acceptors > 1) {
+    console.error(`ctr-engine: !!! FRONT_END=auto: ACCEPTORS=${cfg.acceptors} needs uWebSockets.js; the node:http front end accepts on one thread`);
+    cfg.acceptors = 1;
+  }
   if (cfg.inferenceBackend === 'ort') {
     try {
       await import('onnxruntime-node');
@@ -52,6 +56,10 @@ async function resolveAuto(cfg: ServerConfig): Promise<StartOptions> {
 async function serve(argv: string[]): Promise<void> {
   let cfg = loadConfigOrExit(argv);
   let opts: StartOptions = {};
+  if (cfg.frontEnd === 'native-free' && cfg.acceptors > 1) {
+    console.error(`ctr-engine: ACCEPTORS=${cfg.acceptors} needs the uWS front end (FRONT_END=uws or auto); the node:http front end accepts on one thread`);
+    process.exit(2);
+  }
   if (cfg.frontEnd === 'native-free') {
     // No native addon unless asked for: the ts backend by default.
     cfg = loadConfigOrExit(argv, { inferenceBackend: 'ts' });

@@ -25,6 +25,7 @@ export interface StartOptions {
 /** Starts the engine core and cfg.frontEnd ('uws' or 'native-free') over it, listening. */
 export async function startServer(cfg: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
   if (cfg.frontEnd === 'auto') throw new Error("startServer: FRONT_END=auto is resolved by the entry point first ('uws' or 'native-free')");
+  if ((cfg.acceptors ?? 1) > 1 && cfg.frontEnd !== 'uws') throw new Error(`ACCEPTORS=${cfg.acceptors} needs the uWS front end (FRONT_END=uws); the node:http front end has one acceptor`);
   // uWS first: a front end that cannot load fails before any worker starts.
   const uws = cfg.frontEnd === 'uws' ? (opts.uws ?? loadUws()) : undefined;
   const core = await startEngineCore(cfg, BACKENDS[cfg.inferenceBackend]);

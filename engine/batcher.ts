@@ -32,7 +32,7 @@
 import type { ErrorCode } from './error_codes.js';
 import type { PredictFields } from './feature_encoder.js';
 import type { FeatureWatch } from './features/feature_watch.js';
-import type { InferencePool, ReplySink } from './inference_pool.js';
+import type { ReplySink, WorkerLinks } from './worker_links.js';
 import type { InferenceReply } from './inference_task.js';
 import type { LoadedModel, ModelRegistry } from './model_registry.js';
 
@@ -107,7 +107,8 @@ export class Batcher implements ReplySink<InFlightTask> {
 
   constructor(
     registry: ModelRegistry,
-    private readonly pool: InferencePool<InFlightTask>,
+    /** The inference pool's links (main thread) or an acceptor thread's own (engine/acceptors/). */
+    private readonly pool: WorkerLinks<InFlightTask>,
     private readonly opts: BatcherOptions,
   ) {
     this.queues = registry.models.map((m) => new ModelQueue(m));

@@ -46,6 +46,8 @@ export interface ServerConfig {
   mlflowExperimentName: string;
   /** Fault injection for tests and the bench gate: extra milliseconds per inference batch. */
   injectInferenceDelayMs: number;
+  /** Threads accepting connections on the port (uWS only): 1 = the main thread alone; N > 1 adds N-1 acceptor threads (api/acceptors/). */
+  acceptors: number;
   /** Fault injection: SIGUSR2 terminates an inference worker (bin/serve.ts). */
   injectWorkerKill: boolean;
   /** false skips every telemetry write (the overhead benchmark's baseline); endpoints still answer. */
@@ -129,6 +131,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'port', env: 'PORT', flag: '--port', kind: 'int', min: 0, max: 65535, help: 'TCP port', default: () => 8000 },
   { key: 'host', env: 'HOST', flag: '--host', kind: 'string', help: 'address to bind', default: () => '127.0.0.1' },
   { key: 'workers', env: 'WORKERS', flag: '--workers', kind: 'int', min: 1, max: 256, help: 'inference worker threads', default: () => Math.max(1, availableParallelism()) },
+  { key: 'acceptors', env: 'ACCEPTORS', flag: '--acceptors', kind: 'int', min: 1, max: 64, help: 'threads accepting connections on the port, each parsing, batching and dispatching its own predictions (uWS only; for boxes where the main thread is the ceiling)', default: () => 1 },
   { key: 'tasksPerWorker', env: 'TASKS_PER_WORKER', flag: '--tasks-per-worker', kind: 'int', min: 1, max: 16, help: 'batches in flight per worker', default: () => 1 },
   { key: 'intraOpThreads', env: 'ORT_INTRA_OP_THREADS', flag: '--ort-intra-op-threads', kind: 'int', min: 1, max: 64, help: 'onnxruntime intra-op threads per worker', default: () => 1 },
   { key: 'modelsDir', env: 'MODELS_DIR', flag: '--models-dir', kind: 'path', help: 'folder of model folders (manifest.json + ONNX)', default: () => resolve(projectRoot(), 'engine/models') },

@@ -21,7 +21,7 @@ import type { ServingObserver } from './serving_observer.js';
 import { AlertWebhook } from './alert_webhook.js';
 import { logger } from './logger.js';
 import { watchOperatorEvents } from './operator_events.js';
-import { createMainRecorder, createTelemetry, releaseWorkerShard, type ErrorCode as TelemetryCode } from './telemetry/index.js';
+import { createMainRecorder, createTelemetry, releaseWorkerShard, type ErrorCode as TelemetryCode, type TelemetryBuffers } from './telemetry/index.js';
 
 /** What /ready and /models read. */
 export interface ServingState {
@@ -39,6 +39,8 @@ export interface EngineCore {
   batcher: Batcher;
   /** The inference workers (tests kill one to check that serving survives it). */
   pool: InferencePool<InFlightTask>;
+  /** The shared telemetry memory: main shard a belongs to acceptor thread a (ACCEPTORS > 1). */
+  telemetry: TelemetryBuffers;
   monitor: Monitor;
   observer: ServingObserver;
   /** Recent predictions awaiting click feedback (POST /feedback); null when LABEL_CAPACITY is 0. */
@@ -121,7 +123,7 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
   }
   const router = new AbRouter(registry.models, abWeights);
   // Shards for replacements too: a new worker may start before its predecessor's shard is released.
-  const telemetry = createTelemetry({ models: registry.models.map((m) => m.name), workerShards: cfg.workers + 2, enabled: cfg.monitoring });
+  const telemetry = createTelemetry({ models: registry.models.map((m) => m.name), workerShards: cfg.workers + 2, mainShards: cfg.acceptors, enabled: cfg.monitoring });
   const recorder = createMainRecorder(telemetry);
   const observer: ServingObserver = {
     rowsServed: (model, rows, e2eMs) => recorder.recordSuccess(model, e2eMs * 1000, rows),
@@ -236,7 +238,7 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
   const operatorEvents = watchOperatorEvents(monitor, alertsLog, webhook, ready);
   let closed = false;
   return {
-    cfg, registry, router, batcher, pool, monitor, observer, labels, reloader, setAbWeights, onAbWeights, state, ready,
+    cfg, registry, router, batcher, pool, telemetry, monitor, observer, labels, reloader, setAbWeights, onAbWeights, state, ready,
     async close(opts = {}) {
       if (closed) return;
       closed = true;

@@ -2,25 +2,25 @@
 // after a crash, shutdown), and batches travel to each worker over a
 // MessagePort of its own (engine/inference_worker.ts says why: Piscina's
 // per-task bookkeeping made main-thread GC the p99 tail). Each worker opens a
-// session per model, then announces its port; the pool gives that link its own
-// shared task slots (engine/batch_slots.ts), posts them once, and warms the
-// worker up; `ready()` resolves once every worker has run every model once.
+// session per model, then announces its port; the pool makes it a link
+// (engine/worker_links.ts: the link's own shared task slots, posted once, and
+// the per-batch protocol) and warms the worker up; `warmUp()` resolves once
+// every worker has run every model once.
 //
-// Per batch, `send` copies the rows into a free slot of the least-busy link,
-// writes the task's header into the slot, and posts the slot's number; the
-// reply is the same number (or, when something failed, an object naming the
-// slot), and the slot's output regions hold the CTRs. No ArrayBuffer and no
-// object crosses threads per batch on the happy path: each transferred
-// buffer used to cost main-thread scavenges time sweeping array buffers, and
-// each cloned object key lookups on both sides.
+// With ACCEPTORS > 1 each acceptor thread needs a link of its own to every
+// worker, the replacement of a crashed worker included: onWorkerAttached
+// tells engine/acceptors/ about each worker as it attaches, and addLink()
+// hands the worker the port of another thread's link.
 import { Piscina } from 'piscina';
-import type { MessagePort } from 'node:worker_threads';
-import { BatchSlots, CTL_PARTS, CTL_PART_BASE, CTL_WARM_UP, PART_FIELDS, PART_MODEL, PART_GENERATION, PART_OLDEST_ENQUEUED_AT, PART_ROWS } from './batch_slots.js';
-import { ATTACH, okReply, type AttachMessage, type InferenceReply, type OpenModel, type OpenReply, type ReplyMessage, type SlotsSetup, type TaskMessage } from './inference_task.js';
+import { ATTACH, type AddLink, type AttachMessage } from './inference_task.js';
 import type { InferenceBackendRef } from './inference_backend.js';
-import type { ModelRegistry, WorkerModelSpec } from './model_registry.js';
+import type { ModelRegistry } from './model_registry.js';
 import type { TelemetryBuffers } from './telemetry/index.js';
 import { BACKGROUND_THREAD_LIMITS } from './thread_heap.js';
+import { WorkerLinks } from './worker_links.js';
+import type { MessagePort } from 'node:worker_threads';
+
+export type { OutgoingBatch, ReplySink } from './worker_links.js';
 
 export interface InferencePoolOptions {
   workers: number;
@@ -34,70 +34,18 @@ export interface InferencePoolOptions {
   telemetry: TelemetryBuffers;
 }
 
-/** One model batch to send: its first rows × model.width floats of `features` are copied into a slot. */
-export interface OutgoingBatch {
-  readonly model: { readonly index: number; readonly width: number; readonly generation: number };
-  readonly rows: number;
-  readonly features: Float32Array;
-  readonly oldestEnqueuedAt: number;
-}
-
-/** Who receives replies: the batcher. Tokens are opaque to the pool. */
-export interface ReplySink<T> {
-  /**
-   * The task's reply. `ctrByModel[model.index]` holds the CTRs of that model's
-   * batch, one per row, in the link's shared slot: read them before returning,
-   * the slot is reused once onReply returns. The pool calls onCapacity right
-   * after, once the slot is free.
-   */
-  onReply(token: T, reply: InferenceReply, ctrByModel: readonly Float32Array[]): void;
-  /** The task is lost (its worker died, or the task failed as a whole, or the pool closed). */
-  onLost(token: T, reason: string): void;
-  /** A task slot became free (a reply was handled, or a worker attached). */
-  onCapacity(): void;
-}
-
-interface Link<T> {
-  threadId: number;
-  port: MessagePort;
-  /** This link's task slots: shared with its worker, never with another. */
-  slots: BatchSlots;
-  /** The task in each slot, null when the slot is free. A reply names its slot, so order does not matter. */
-  tokens: (T | WarmUp | null)[];
-  /** The free slots' indices. */
-  free: number[];
-  /** Settles once the worker ran every model once (set at attach). */
-  warm: Promise<Map<number, string>> | null;
-  /** Hot reload: OpenModel requests awaiting this worker's answer, by id (resolved null if the worker goes away). */
-  opens: Map<number, (reply: OpenReply | null) => void>;
-}
-
-class WarmUp {
-  constructor(readonly done: (reply: InferenceReply | null, reason?: string) => void) {}
-}
-
-export class InferencePool<T = unknown> {
+export class InferencePool<T = unknown> extends WorkerLinks<T> {
   readonly piscina: Piscina;
   readonly workers: number;
-  private readonly links: Link<T>[] = [];
-  private sink: ReplySink<T> | null = null;
-  private readonly tasksPerWorker: number;
-  private readonly batchMaxSize: number;
-  private readonly widths: number[];
-  private next = 0;
-  private nextOpenId = 1;
-  private closed = false;
   private attachWaiters: (() => void)[] = [];
-  /** Called whenever a worker attaches or goes away (for health's workers check). */
-  onWorkersChanged: () => void = () => {};
-  /** Called with the threadId of a worker that went away (its telemetry shard can be handed on). */
-  onWorkerLost: (threadId: number) => void = () => {};
+  /** Each worker's own port to the main thread, by threadId (addLink posts through it). */
+  private readonly mainPorts = new Map<number, MessagePort>();
+  /** Called when a worker attaches (its replacements too), after its main link: ACCEPTORS > 1 links it to every acceptor thread. */
+  onWorkerAttached: ((threadId: number) => void) | null = null;
 
-  constructor(private readonly registry: ModelRegistry, opts: InferencePoolOptions) {
+  constructor(registry: ModelRegistry, opts: InferencePoolOptions) {
+    super(registry, { tasksPerWorker: opts.tasksPerWorker, batchMaxSize: opts.batchMaxSize });
     this.workers = opts.workers;
-    this.tasksPerWorker = opts.tasksPerWorker;
-    this.batchMaxSize = opts.batchMaxSize;
-    this.widths = registry.models.map((m) => m.width);
     this.piscina = new Piscina({
       filename: new URL('./inference_worker.js', import.meta.url).href,
       minThreads: opts.workers,
@@ -121,132 +69,32 @@ export class InferencePool<T = unknown> {
     this.piscina.on('error', () => {});
   }
 
-  setSink(sink: ReplySink<T>): void {
-    this.sink = sink;
-  }
-
   private attach(msg: AttachMessage): void {
     const port = msg[ATTACH];
-    if (this.closed) {
-      port.close();
-      return;
-    }
-    // Fresh slots per link: a replacement never shares memory a dead worker may have been writing.
-    const slots = BatchSlots.create(this.tasksPerWorker, this.batchMaxSize, this.widths);
-    const link: Link<T> = {
-      threadId: msg.threadId, port, slots,
-      tokens: new Array<T | WarmUp | null>(this.tasksPerWorker).fill(null),
-      free: Array.from({ length: this.tasksPerWorker }, (_, i) => this.tasksPerWorker - 1 - i),
-      warm: null,
-      opens: new Map(),
-    };
-    port.on('message', (reply: ReplyMessage) => this.receive(link, reply));
-    // The port closes when its worker exits, however it exits: the one signal
-    // that still knows which thread it was (Piscina's workerDestroy reports a
-    // threadId of -1 by then).
-    port.on('close', () => this.detach(link, 'the inference worker exited'));
-    // Workers must not keep the process alive on their own; the pool decides when they end.
-    port.unref();
-    // The worker's first message (a port is FIFO, so it has the slots before any task).
-    port.postMessage({ slots: slots.spec, models: this.registry.workerSpecs() } satisfies SlotsSetup);
-    // Warmed up before the link is offered to the batcher, so the warm-up
-    // always finds a free slot even when requests arrive before readiness.
-    link.warm = this.warmUpLink(link);
-    link.warm.catch(() => {}); // a replacement's warm-up has no waiter; a failure shows in its batches
-    this.links.push(link);
+    const threadId = msg.threadId;
+    this.attachPort(port, threadId, true);
+    if (this.closed) return;
+    this.mainPorts.set(threadId, port);
+    port.once('close', () => this.mainPorts.delete(threadId));
     for (const w of this.attachWaiters.splice(0)) w();
-    this.onWorkersChanged();
-    this.sink?.onCapacity();
-  }
-
-  private detach(link: Link<T>, reason: string): void {
-    const i = this.links.indexOf(link);
-    if (i === -1) return;
-    this.links.splice(i, 1);
-    link.port.close();
-    this.onWorkerLost(link.threadId);
-    this.onWorkersChanged();
-    for (const resolve of link.opens.values()) resolve(null);
-    link.opens.clear();
-    for (let s = 0; s < link.tokens.length; s++) {
-      const token = link.tokens[s];
-      link.tokens[s] = null;
-      if (token === null) continue;
-      if (token instanceof WarmUp) token.done(null, reason);
-      else this.sink?.onLost(token, reason);
-    }
-  }
-
-  private receive(link: Link<T>, msg: ReplyMessage): void {
-    if (typeof msg === 'object' && 'opened' in msg) {
-      link.opens.get(msg.opened)?.(msg);
-      link.opens.delete(msg.opened);
-      return;
-    }
-    const slot = typeof msg === 'number' ? msg : msg.slot;
-    const token = link.tokens[slot];
-    if (token === null || token === undefined) return;
-    const reply = typeof msg === 'number' ? okReply(link.slots.control(slot)[CTL_PARTS]) : msg;
-    if (token instanceof WarmUp) {
-      this.release(link, slot);
-      token.done(reply);
-      // Rows may have queued while the new worker warmed up.
-      this.sink?.onCapacity();
-    } else if (reply.failure !== undefined) {
-      this.release(link, slot);
-      this.sink?.onLost(token, reply.failure);
-    } else {
-      // The slot stays taken while the sink reads its CTRs: nothing can be sent into it meanwhile.
-      this.sink?.onReply(token, reply, link.slots.outputsOf(slot));
-      this.release(link, slot);
-      this.sink?.onCapacity();
-    }
-  }
-
-  private take(link: Link<T>, token: T | WarmUp): number {
-    const slot = link.free.pop()!;
-    link.tokens[slot] = token;
-    return slot;
-  }
-
-  private release(link: Link<T>, slot: number): void {
-    link.tokens[slot] = null;
-    link.free.push(slot);
-  }
-
-  /** True when some worker can take a task now. */
-  hasCapacity(): boolean {
-    const links = this.links;
-    for (let i = 0; i < links.length; i++) if (links[i].free.length > 0) return true;
-    return false;
+    this.onWorkerAttached?.(threadId);
   }
 
   /**
-   * Sends one task (at most one batch per model) to the least-busy worker
-   * (round robin among equals); call only when hasCapacity(). The rows are
-   * copied into the worker's slot, so the batches' buffers are free again
-   * when this returns. `parts` batches from the start of `batches` are sent
-   * (the batcher reuses one array per task).
+   * Gives worker `threadId` one more link: `port` is the worker's end of a
+   * channel whose other end another thread (an acceptor) attaches. False when
+   * that worker is gone (its replacement will be announced).
    */
-  send(batches: readonly OutgoingBatch[], token: T, parts = batches.length): void {
-    const links = this.links;
-    let best: Link<T> | null = null;
-    for (let k = 0; k < links.length; k++) {
-      const l = links[(this.next + k) % links.length];
-      if (l.free.length > 0 && (best === null || l.free.length > best.free.length)) best = l;
-    }
-    if (best === null) throw new Error('InferencePool.send: no worker has capacity');
-    this.next = (this.next + 1) % links.length;
-    const slot = this.take(best, token);
-    const ctl = best.slots.control(slot);
-    ctl[CTL_PARTS] = parts;
-    ctl[CTL_WARM_UP] = 0;
-    for (let i = 0; i < parts; i++) {
-      const b = batches[i];
-      best.slots.input(slot, b.model.index).set(b.features.subarray(0, b.rows * b.model.width));
-      writePart(ctl, i, b.model.index, b.rows, b.oldestEnqueuedAt, b.model.generation);
-    }
-    best.port.postMessage(slot satisfies TaskMessage);
+  addLink(threadId: number, port: MessagePort): boolean {
+    const main = this.mainPorts.get(threadId);
+    if (main === undefined) return false;
+    main.postMessage({ addLink: port } satisfies AddLink, [port]);
+    return true;
+  }
+
+  /** Threads of the workers attached now. */
+  workerThreads(): number[] {
+    return [...this.mainPorts.keys()];
   }
 
   /**
@@ -255,78 +103,13 @@ export class InferencePool<T = unknown> {
    * rejects when a worker died or the task failed as a whole.
    */
   async warmUp(): Promise<Map<number, string>> {
-    while (this.links.length < this.workers) await new Promise<void>((r) => this.attachWaiters.push(r));
-    const perLink = await Promise.all(this.links.map((l) => l.warm!));
-    const failed = new Map<number, string>();
-    for (const m of perLink) for (const [model, reason] of m) if (!failed.has(model)) failed.set(model, reason);
-    return failed;
-  }
-
-  /** One row of every model (all zeros), through the link's first free slot like any task; resolves with the models that failed. */
-  private warmUpLink(link: Link<T>): Promise<Map<number, string>> {
-    return new Promise<Map<number, string>>((resolve, reject) => {
-      const slot = this.take(link, new WarmUp((reply, reason) => {
-        if (reply === null) return reject(new Error(`a worker died during warm-up: ${reason}`));
-        if (reply.failure !== undefined) return reject(new Error(`the warm-up failed: ${reply.failure}`));
-        const failed = new Map<number, string>();
-        for (let i = 0; i < reply.parts.length; i++) {
-          const error = reply.parts[i].error;
-          if (error !== null) failed.set(i, `model ${this.registry.models[i].name} failed its warm-up inference: ${error}`);
-        }
-        resolve(failed);
-      }));
-      const ctl = link.slots.control(slot);
-      ctl[CTL_PARTS] = this.registry.models.length;
-      ctl[CTL_WARM_UP] = 1;
-      for (const m of this.registry.models) {
-        link.slots.input(slot, m.index).fill(0, 0, m.width);
-        writePart(ctl, m.index, m.index, 1, 0, m.generation);
-      }
-      link.port.postMessage(slot satisfies TaskMessage);
-    });
-  }
-
-  /**
-   * Hot reload: has every live worker open `spec` beside generation `keep`
-   * and run one row through it. Resolves with the first worker's reason when
-   * one could not (the caller then keeps the old generation), or null once
-   * every worker attached now can serve the new one. A worker that attaches
-   * meanwhile is asked too; one that dies is not waited for (its replacement
-   * opens the registry's current specs at attach).
-   */
-  async openEverywhere(spec: WorkerModelSpec, keep: number): Promise<string | null> {
-    const asked = new Set<Link<T>>();
-    for (;;) {
-      const pending = this.links.filter((l) => !asked.has(l));
-      if (pending.length === 0) return this.links.length === 0 ? 'no inference worker is alive' : null;
-      const replies = await Promise.all(pending.map((l) => {
-        asked.add(l);
-        const id = this.nextOpenId++;
-        return new Promise<OpenReply | null>((resolve) => {
-          l.opens.set(id, resolve);
-          l.port.postMessage({ open: spec, keep, id } satisfies OpenModel);
-        });
-      }));
-      for (const r of replies) if (r !== null && r.error !== null) return r.error;
-    }
-  }
-
-  get threadsAlive(): number {
-    return this.links.length;
+    while (this.threadsAlive < this.workers) await new Promise<void>((r) => this.attachWaiters.push(r));
+    return this.linksWarm();
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await this.piscina.close();
-    for (const l of [...this.links]) this.detach(l, 'the pool closed');
+    this.closeLinks('the pool closed');
   }
-}
-
-/** Part `i` of a task header (engine/batch_slots.ts has the layout). */
-function writePart(ctl: Float64Array, i: number, model: number, rows: number, oldestEnqueuedAt: number, generation: number): void {
-  const at = CTL_PART_BASE + i * PART_FIELDS;
-  ctl[at + PART_GENERATION] = generation;
-  ctl[at + PART_MODEL] = model;
-  ctl[at + PART_ROWS] = rows;
-  ctl[at + PART_OLDEST_ENQUEUED_AT] = oldestEnqueuedAt;
 }

@@ -75,6 +75,16 @@ export interface DirectReply {
   parts: (ReplyPart & { model: number; ctr: Float32Array; startedAt: number; inferenceMs: number })[];
 }
 
+/**
+ * On a worker's main link (ACCEPTORS > 1): one more link, to an acceptor
+ * thread. The worker serves `addLink` like its first port: the acceptor posts
+ * the link's slots as the port's first message, then tasks, and the worker
+ * replies on that port, so the answer goes straight back to the acceptor.
+ */
+export interface AddLink {
+  addLink: import('node:worker_threads').MessagePort;
+}
+
 /** Key of the message a worker sends once its sessions are open, carrying its batch port. */
 export const ATTACH = 'ctrEngineAttach';
 export interface AttachMessage {

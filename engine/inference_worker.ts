@@ -1,6 +1,7 @@
 // The Piscina worker: one inference session per model, opened once when the
 // worker starts (top-level await, so Piscina hands it no task before the
-// sessions exist). Batches arrive over the worker's own port (see below): the
+// sessions exist). Batches arrive over the worker's own port, and with
+// ACCEPTORS > 1 over one more port per acceptor thread (see below): the
 // first message carries the link's shared task slots (engine/batch_slots.ts),
 // every later one is the number of a slot whose header and input regions hold
 // the task. The worker writes each part's CTRs into the slot's output region
@@ -11,12 +12,12 @@
 // (engine/inference_backend.ts): this worker imports the module it was given,
 // so the ts backend never loads the native addon.
 import { Piscina } from 'piscina';
-import { MessageChannel, parentPort, threadId } from 'node:worker_threads';
+import { MessageChannel, parentPort, threadId, type MessagePort } from 'node:worker_threads';
 import type { InferenceBackendModule, InferenceBackendRef, ModelRunner, Outputs } from './inference_backend.js';
 import { claimWorkerShard, type TelemetryBuffers } from './telemetry/index.js';
 import type { WorkerModelSpec } from './model_registry.js';
 import { BatchSlots, CTL_PARTS, CTL_PART_BASE, CTL_WARM_UP, PART_FIELDS, PART_MODEL, PART_GENERATION, PART_OLDEST_ENQUEUED_AT, PART_ROWS } from './batch_slots.js';
-import { ATTACH, type AttachMessage, type DirectReply, type DirectTask, type InferenceReply, type OpenModel, type OpenReply, type ReplyMessage, type ReplyPart, type SlotsSetup, type TaskMessage } from './inference_task.js';
+import { ATTACH, type AddLink, type AttachMessage, type DirectReply, type DirectTask, type InferenceReply, type OpenModel, type OpenReply, type ReplyMessage, type ReplyPart, type SlotsSetup, type TaskMessage } from './inference_task.js';
 
 interface WorkerInit {
   models: WorkerModelSpec[];
@@ -104,10 +105,16 @@ async function open(msg: OpenModel): Promise<OpenReply> {
   }
 }
 
-/** A replacement worker: opens the models reloaded since the pool started (their warm-up follows as a task). */
+/**
+ * A replacement worker: opens the models reloaded since the pool started
+ * (their warm-up follows as a task). Only forward: generations only grow, and
+ * an acceptor thread's link may name a generation the main thread has
+ * already replaced (its reload message still on its way), which must not
+ * displace the newer session.
+ */
 async function catchUp(models: readonly WorkerModelSpec[]): Promise<void> {
   await Promise.all(models.map(async (spec) => {
-    if (current[spec.index].spec.generation === spec.generation) return;
+    if (current[spec.index].spec.generation >= spec.generation) return;
     current[spec.index] = { spec, run: await openRunner(spec) };
   }));
 }
@@ -159,24 +166,16 @@ async function runPart(model: number, generation: number, input: Float32Array, r
   return { startedAt: started, inferenceMs: finished - started, error };
 }
 
-// The link's task slots, from the first message on the port.
-let slots: BatchSlots | null = null;
 // A backend that cannot read shared memory (onnxruntime-node 1.30 takes a
 // SharedArrayBuffer-backed Tensor but its run() fails with "Invalid
-// argument") gets each slot's inputs copied into a plain twin of the slots
-// (allocated once; one region per slot and model, so a task queued behind
-// another never overwrites inputs that ORT has yet to read: run() reads them
-// in a later setImmediate). The ts evaluator reads the shared view directly.
-let plain: BatchSlots | null = null;
-
-function setUp(msg: SlotsSetup): void {
-  slots = new BatchSlots(msg.slots);
-  plain = backend.readsSharedMemory ? null : slots.plainTwin();
-}
+// argument") gets each slot's inputs copied into a plain twin of the link's
+// slots (allocated once; one region per slot and model, so a task queued
+// behind another never overwrites inputs that ORT has yet to read: run()
+// reads them in a later setImmediate). The ts evaluator reads the shared view directly.
 
 /** The first `used` floats of a slot's input for `model`, in memory the backend can read. */
-function inputOf(slot: number, model: number, used: number): Float32Array {
-  const shared = slots!.input(slot, model).subarray(0, used);
+function inputOf(slots: BatchSlots, plain: BatchSlots | null, slot: number, model: number, used: number): Float32Array {
+  const shared = slots.input(slot, model).subarray(0, used);
   if (plain === null) return shared;
   const copy = plain.input(slot, model).subarray(0, used);
   copy.set(shared);
@@ -186,8 +185,8 @@ function inputOf(slot: number, model: number, used: number): Float32Array {
 // The slot's input regions need no zeroing after use: the pool overwrites the
 // rows × width floats of every part it sends, and nothing reads past them.
 // (The encoder's zeroed-row invariant is on the batcher's own buffers.)
-async function infer(slot: number): Promise<ReplyMessage> {
-  const ctl = slots!.control(slot);
+async function infer(slots: BatchSlots, plain: BatchSlots | null, slot: number): Promise<ReplyMessage> {
+  const ctl = slots.control(slot);
   const n = ctl[CTL_PARTS];
   const warmUp = ctl[CTL_WARM_UP] === 1;
   let errors: ReplyPart[] | null = null;
@@ -195,8 +194,8 @@ async function infer(slot: number): Promise<ReplyMessage> {
     const at = CTL_PART_BASE + i * PART_FIELDS;
     const model = ctl[at + PART_MODEL], rows = ctl[at + PART_ROWS];
     // The width never changes across generations (a reload refuses it).
-    const input = inputOf(slot, model, rows * current[model].spec.width);
-    const { error } = await runPart(model, ctl[at + PART_GENERATION], input, rows, slots!.output(slot, model).subarray(0, rows), ctl[at + PART_OLDEST_ENQUEUED_AT], warmUp);
+    const input = inputOf(slots, plain, slot, model, rows * current[model].spec.width);
+    const { error } = await runPart(model, ctl[at + PART_GENERATION], input, rows, slots.output(slot, model).subarray(0, rows), ctl[at + PART_OLDEST_ENQUEUED_AT], warmUp);
     if (error !== null) {
       errors ??= Array.from({ length: n }, () => ({ error: null }));
       errors[i] = { error };
@@ -212,39 +211,60 @@ async function infer(slot: number): Promise<ReplyMessage> {
 // promise and their destroy hooks per task) survives young-generation GCs on
 // the main thread and made scavenges 1–2.5 ms long, which was the whole p99
 // tail at low load (see README, "Design"). Piscina still owns the workers'
-// life: start, replacement after a crash, shutdown.
-const channel = new MessageChannel();
-// Messages held while a replacement worker opens models reloaded since the pool started (null otherwise).
-let held: (TaskMessage | OpenModel)[] | null = null;
-function handle(msg: TaskMessage | OpenModel): void {
-  if (typeof msg !== 'number') {
-    void open(msg).then((reply) => channel.port1.postMessage(reply));
-    return;
+// life: start, replacement after a crash, shutdown. With ACCEPTORS > 1 the
+// main thread hands over one more port per acceptor thread (AddLink); each
+// port is a link of its own (its slots, its replies), served the same way.
+class LinkServer {
+  // The link's task slots, from the first message on the port.
+  private slots: BatchSlots | null = null;
+  private plain: BatchSlots | null = null;
+  // Messages held while a replacement worker opens models reloaded since the pool started (null otherwise).
+  private held: (TaskMessage | OpenModel)[] | null = null;
+
+  constructor(private readonly port: MessagePort) {
+    port.on('message', (msg: SlotsSetup | TaskMessage | OpenModel | AddLink) => this.onMessage(msg));
   }
-  const slot = msg;
-  infer(slot).then(
-    (reply) => channel.port1.postMessage(reply),
-    (err: unknown) => channel.port1.postMessage({ slot, parts: [], failure: String((err as Error)?.stack ?? err) } satisfies InferenceReply),
-  );
-}
-channel.port1.on('message', (msg: SlotsSetup | TaskMessage | OpenModel) => {
-  // The pool posts the slots right after it receives the port, before any task (a port is FIFO).
-  if (slots === null) {
-    const setup = msg as SlotsSetup;
-    setUp(setup);
-    if (setup.models.some((m) => current[m.index]?.spec.generation !== m.generation)) {
-      held = [];
-      void catchUp(setup.models).then(() => {
-        const queued = held!;
-        held = null;
-        for (const m of queued) handle(m);
-      });
+
+  private onMessage(msg: SlotsSetup | TaskMessage | OpenModel | AddLink): void {
+    // The pool posts the slots right after it receives the port, before any task (a port is FIFO).
+    if (this.slots === null) {
+      const setup = msg as SlotsSetup;
+      this.slots = new BatchSlots(setup.slots);
+      this.plain = backend.readsSharedMemory ? null : this.slots.plainTwin();
+      if (setup.models.some((m) => current[m.index]?.spec.generation < m.generation)) {
+        this.held = [];
+        void catchUp(setup.models).then(() => {
+          const queued = this.held!;
+          this.held = null;
+          for (const m of queued) this.handle(m);
+        });
+      }
+      return;
     }
-    return;
+    if (typeof msg === 'object' && 'addLink' in msg) {
+      new LinkServer(msg.addLink);
+      return;
+    }
+    if (this.held !== null) this.held.push(msg as TaskMessage | OpenModel);
+    else this.handle(msg as TaskMessage | OpenModel);
   }
-  if (held !== null) held.push(msg as TaskMessage | OpenModel);
-  else handle(msg as TaskMessage | OpenModel);
-});
+
+  private handle(msg: TaskMessage | OpenModel): void {
+    const port = this.port;
+    if (typeof msg !== 'number') {
+      void open(msg).then((reply) => port.postMessage(reply));
+      return;
+    }
+    const slot = msg;
+    infer(this.slots!, this.plain, slot).then(
+      (reply) => port.postMessage(reply),
+      (err: unknown) => port.postMessage({ slot, parts: [], failure: String((err as Error)?.stack ?? err) } satisfies InferenceReply),
+    );
+  }
+}
+
+const channel = new MessageChannel();
+new LinkServer(channel.port1);
 parentPort!.postMessage({ [ATTACH]: channel.port2, threadId } satisfies AttachMessage, [channel.port2]);
 
 /** Piscina's protocol for a result whose buffers move instead of being copied. */

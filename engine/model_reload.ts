@@ -21,7 +21,7 @@ import type { Batcher } from './batcher.js';
 import type { Monitor } from './coordinator/index.js';
 import type { InferencePool } from './inference_pool.js';
 import { logger } from './logger.js';
-import { loadModel, workerSpec, type ModelRegistry, type ReloadStatus } from './model_registry.js';
+import { loadModel, workerSpec, type LoadedModel, type ModelRegistry, type ReloadStatus } from './model_registry.js';
 
 const log = logger('reload');
 const OPEN_TIMEOUT_MS = 60_000;
@@ -44,6 +44,8 @@ export class ModelReloader {
   private readonly watchers = new Set<FSWatcher>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private closed = false;
+  /** Told of each switch, right after it (ACCEPTORS > 1: the acceptor threads switch to the same generation). */
+  onSwitch: ((fresh: LoadedModel) => void) | null = null;
 
   constructor(private readonly deps: ReloadDeps) {}
 
@@ -102,6 +104,7 @@ export class ModelReloader {
       this.deps.monitor.setModelVersion(fresh.index, fresh.version);
       this.deps.labels?.setServingVersion(fresh.index, fresh.version);
     }
+    this.onSwitch?.(fresh);
     const what = fresh.version === current.version ? `reloaded (version ${fresh.version} again)` : `version ${fresh.version} serves (was ${current.version})`;
     return finish('ok', what, fresh.version);
   }

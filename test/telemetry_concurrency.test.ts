@@ -14,15 +14,16 @@ import {
   W_INF_HIST, W_INF_SUM_US, W_PRED_BINS, W_PRED_N, W_QW_HIST, W_QW_SUM_US, W_ROWS,
 } from '../engine/telemetry/layout.js';
 
-interface WriterData { buffers: TelemetryBuffers; stop: SharedArrayBuffer; role: 'worker' | 'main' }
+/** `shard`: the main shard a 'main' writer owns (an acceptor thread's with ACCEPTORS > 1). */
+interface WriterData { buffers: TelemetryBuffers; stop: SharedArrayBuffer; role: 'worker' | 'main'; shard?: number }
 
 function writer(): void {
-  const { buffers, stop, role } = workerData as WriterData;
+  const { buffers, stop, role, shard } = workerData as WriterData;
   const halt = new Int32Array(stop);
   const models = buffers.models.length;
   let k = 0, rows = 0;
   if (role === 'main') {
-    const rec = createMainRecorder(buffers);
+    const rec = createMainRecorder(buffers, shard ?? 0);
     while (Atomics.load(halt, 0) === 0) {
       rec.recordSuccess(k % models, 50 + (k % 9000), 1 + (k % 3));
       rows += 1 + (k % 3);
@@ -102,6 +103,39 @@ if (isMainThread) {
     assert.equal(successes, results[2].rows, 'every success is counted');
     assert.ok(reads > 5, `reader made progress (${reads} reads)`);
     console.log(`# ${reads} consistent reads, ${retries} torn copies retried, ${stale} stale; ${results.map((r) => r.batches).join('/')} writes`);
+  });
+
+  test('several main shards (acceptor threads), each with its own writer, read as one consistent sum', async () => {
+    const buffers = createTelemetry({ models: ['a', 'b'], workerShards: 1, mainShards: 3 });
+    assert.throws(() => createMainRecorder(buffers, 3), /main shard 3 does not exist/);
+    const stop = new SharedArrayBuffer(4);
+    const threads = [0, 1, 2].map((shard) => new Worker(new URL(import.meta.url), { workerData: { buffers, stop, role: 'main', shard } satisfies WriterData }));
+    const done = threads.map((t) => new Promise<{ batches: number; rows: number }>((res, rej) => { t.once('message', res); t.once('error', rej); }));
+    const reader = new ShardReader(buffers);
+    const until = performance.now() + 1000;
+    let reads = 0;
+    let prev = 0;
+    while (performance.now() < until) {
+      reader.read();
+      reads++;
+      let successes = 0;
+      for (let m = 0; m <= 2; m++) {
+        checkMainSlot(reader.main(m), `read ${reads} main ${m}`);
+        successes += reader.main(m)[M_SUCCESSES];
+      }
+      assert.ok(successes >= prev, 'the summed count never goes back');
+      prev = successes;
+      await new Promise((r) => setImmediate(r));
+    }
+    Atomics.store(new Int32Array(stop), 0, 1);
+    const results = await Promise.all(done);
+    await Promise.all(threads.map((t) => t.terminate()));
+    reader.read();
+    let successes = 0;
+    for (let m = 0; m < 2; m++) successes += reader.main(m)[M_SUCCESSES];
+    assert.equal(successes, results.reduce((n, r) => n + r.rows, 0), 'every shard\'s successes are in the sum');
+    assert.ok(results.every((r) => r.batches > 0), 'every writer wrote');
+    assert.ok(reads > 5, `reader made progress (${reads} reads)`);
   });
 } else {
   writer();

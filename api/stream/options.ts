@@ -1,6 +1,7 @@
 // Stream options: the server's (from the integrator's configuration) and a
 // connection's (from the query string at connect).
 import type { ErrorCode } from '../../engine/error_codes.js';
+import type { ServerConfig } from '../../engine/config.js';
 import { makeFilter, type ModelFilter, type StreamFormat } from './frames.js';
 
 export interface StreamOptions {
@@ -81,3 +82,17 @@ export function parseStreamQuery(query: string, known: readonly string[], opts: 
 function bad(field: string, message: string): ParsedQuery {
   return { ok: false, code: 'invalid_request', field, message };
 }
+
+/** The stream's options from the configuration (both the main thread and acceptor threads serve the stream). */
+export function streamOptions(cfg: ServerConfig): StreamOptions {
+  return {
+    defaultIntervalMs: cfg.streamIntervalMs,
+    minIntervalMs: 100,
+    maxBackpressureBytes: cfg.streamMaxBackpressureBytes,
+    maxPayloadLength: 1024,
+    idleTimeoutS: 64,
+    slowCloseAfterSkips: cfg.streamSlowCloseAfterSkips,
+    maxConnections: cfg.streamMaxConnections,
+  };
+}
+

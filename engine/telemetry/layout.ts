@@ -6,11 +6,14 @@
 //   control  Int32Array   header | worker-shard owner table | one seqlock per slot
 //   data     Float64Array main slots (shard 0) | worker slots (shards 1..W)
 //
-//   data:  [ main m0 | main m1 | … | main unrouted ][ w0 m0 | w0 m1 | … ][ w1 m0 | … ] …
+//   data:  [ main m0 | main m1 | … | main unrouted ] × mainShards [ w0 m0 | w0 m1 | … ][ w1 m0 | … ] …
 //
-// A *shard* is everything one writer thread owns: shard 0 is the main thread
-// (end-to-end latency, request/success/error counters), each worker claims one
-// worker shard (queue wait, inference, batch sizes, predictions). A *slot* is
+// A *shard* is everything one writer thread owns: main shard 0 is the main
+// thread (end-to-end latency, request/success/error counters), main shard a
+// is acceptor thread a when ACCEPTORS > 1 (engine/acceptors/), each worker
+// claims one worker shard (queue wait, inference, batch sizes, predictions).
+// Every main field is a sum (counters, sums, HDR cells), so the reader adds
+// the main shards up into one view per model. A *slot* is
 // one model inside one shard and has its own seqlock, so a reader copying one
 // model's block only races that model's writes.
 //
@@ -83,13 +86,14 @@ export const ERROR_INDEX: Readonly<Record<string, number>> =
 export const CTL_MAGIC = 0;          // MAGIC once initialised
 export const CTL_MODELS = 1;         // model count M
 export const CTL_WORKER_SHARDS = 2;  // worker shard count W
+export const CTL_MAIN_SHARDS = 3;    // main shard count A (one per acceptor thread; 1 by default)
 export const CTL_OWNER_BASE = 16;    // per worker shard w: [owner threadId, claims so far]
 export const OWNER_STRIDE = 2;
 export const MAGIC = 0x43545231;     // "CTR1"
 /** One seqlock per slot, each on its own 64-byte line so writers on different cores don't false-share. */
 export const SEQ_STRIDE = 16;
 
-// ── main slot (Float64, shard 0; M model slots + 1 unrouted slot) ──────────
+// ── main slot (Float64, main shards 0..A-1; M model slots + 1 unrouted slot each) ──
 export const M_REQUESTS = 0;
 export const M_SUCCESSES = 1;
 export const M_ERRORS = 2;                               // ERROR_CODES.length cells
@@ -115,14 +119,15 @@ export const W_BATCH_HIST = W_INF_HIST + LATENCY_CELLS;   // counts batches
 export const W_PRED_BINS = W_BATCH_HIST + BATCH_CELLS;    // counts predictions
 export const WORKER_SLOT_LEN = W_PRED_BINS + PRED_BINS;
 
-/** Dimensions every party derives the same way from (models, workerShards). */
-export interface Dims { models: number; workerShards: number }
+/** Dimensions every party derives the same way from (models, workerShards, mainShards). */
+export interface Dims { models: number; workerShards: number; /** Writers of main slots (acceptor threads); default 1. */ mainShards?: number }
 
-export const mainSlots = (d: Dims): number => d.models + 1;
-/** Slot number (for the seqlock) of main slot m; m = models is the unrouted slot. */
-export const mainSlot = (_d: Dims, m: number): number => m;
-export const workerSlot = (d: Dims, w: number, m: number): number => d.models + 1 + w * d.models + m;
-export const slotCount = (d: Dims): number => d.models + 1 + d.workerShards * d.models;
+/** Main slots in all: (models + 1) per main shard. */
+export const mainSlots = (d: Dims): number => (d.models + 1) * (d.mainShards ?? 1);
+/** Slot number (for the seqlock) of main shard `a`'s slot m; m = models is the unrouted slot. */
+export const mainSlot = (d: Dims, m: number, a = 0): number => a * (d.models + 1) + m;
+export const workerSlot = (d: Dims, w: number, m: number): number => mainSlots(d) + w * d.models + m;
+export const slotCount = (d: Dims): number => mainSlots(d) + d.workerShards * d.models;
 
 export const seqIndex = (d: Dims, slot: number): number =>
   alignUp(CTL_OWNER_BASE + d.workerShards * OWNER_STRIDE, SEQ_STRIDE) + slot * SEQ_STRIDE;
@@ -130,8 +135,8 @@ export const ownerIndex = (w: number): number => CTL_OWNER_BASE + w * OWNER_STRI
 export const claimsIndex = (w: number): number => CTL_OWNER_BASE + w * OWNER_STRIDE + 1;
 export const controlLength = (d: Dims): number => seqIndex(d, slotCount(d));
 
-/** Offset (in Float64 elements) of main slot m / worker slot (w, m) in data. */
-export const mainOffset = (_d: Dims, m: number): number => m * MAIN_SLOT_LEN;
+/** Offset (in Float64 elements) of main shard a's slot m / worker slot (w, m) in data. */
+export const mainOffset = (d: Dims, m: number, a = 0): number => mainSlot(d, m, a) * MAIN_SLOT_LEN;
 export const workerOffset = (d: Dims, w: number, m: number): number =>
   mainSlots(d) * MAIN_SLOT_LEN + (w * d.models + m) * WORKER_SLOT_LEN;
 export const dataLength = (d: Dims): number => workerOffset(d, d.workerShards, 0);

@@ -1,5 +1,7 @@
-// The main thread's side: shard 0, end-to-end latency and request outcome
-// counters, one seqlock bracket per call (protocol in layout.ts).
+// The main thread's side: main shard 0, end-to-end latency and request
+// outcome counters, one seqlock bracket per call (protocol in layout.ts).
+// With ACCEPTORS > 1 each acceptor thread writes its own main shard (one
+// writer per shard); the reader sums them.
 import { dimsOf, type TelemetryBuffers } from './buffers.js';
 import { hdrOver, type Hdr } from './hdr.js';
 import {
@@ -31,13 +33,17 @@ const NOOP_MAIN: MainRecorder = {
   recordSuccess() {},
 };
 
-export function createMainRecorder(buffers: TelemetryBuffers): MainRecorder {
-  return buffers.enabled ? new ShardZeroRecorder(buffers) : NOOP_MAIN;
+/** The recorder of main shard `shard` (0: the main thread; a: acceptor thread a). Only that thread may call it. */
+export function createMainRecorder(buffers: TelemetryBuffers, shard = 0): MainRecorder {
+  if (!(Number.isInteger(shard) && shard >= 0 && shard < (buffers.mainShards ?? 1))) {
+    throw new RangeError(`createMainRecorder: main shard ${shard} does not exist (${buffers.mainShards ?? 1} allocated)`);
+  }
+  return buffers.enabled ? new MainShardRecorder(buffers, shard) : NOOP_MAIN;
 }
 
 const clampUs = (us: number): number => (us > 0 ? (us < LATENCY_HIGHEST_US ? Math.round(us) : LATENCY_HIGHEST_US) : 0);
 
-class ShardZeroRecorder implements MainRecorder {
+class MainShardRecorder implements MainRecorder {
   readonly enabled = true;
   readonly #ctl: Int32Array;
   readonly #d: Float64Array;
@@ -46,7 +52,7 @@ class ShardZeroRecorder implements MainRecorder {
   readonly #seq: Int32Array;
   readonly #e2e: Hdr[];
 
-  constructor(buffers: TelemetryBuffers) {
+  constructor(buffers: TelemetryBuffers, shard: number) {
     const dims = dimsOf(buffers);
     this.#ctl = new Int32Array(buffers.control);
     this.#d = new Float64Array(buffers.data);
@@ -55,9 +61,9 @@ class ShardZeroRecorder implements MainRecorder {
     this.#seq = new Int32Array(dims.models + 1);
     this.#e2e = [];
     for (let m = 0; m <= dims.models; m++) {
-      const b = mainOffset(dims, m);
+      const b = mainOffset(dims, m, shard);
       this.#base[m] = b;
-      this.#seq[m] = seqIndex(dims, mainSlot(dims, m));
+      this.#seq[m] = seqIndex(dims, mainSlot(dims, m, shard));
       this.#e2e.push(hdrOver(this.#d.subarray(b + M_E2E_HIST, b + M_E2E_HIST + LATENCY_CELLS), LATENCY_HIGHEST_US));
     }
   }

@@ -26,6 +26,8 @@ export class ShardReader {
   readonly #d: Float64Array;
   readonly #main: Float64Array[];
   readonly #worker: Float64Array[];
+  /** With several main shards (acceptor threads): each one's last good copy, by shard × (models + 1) + m. */
+  readonly #mainShard: Float64Array[];
   readonly #scratchMain: Float64Array;
   readonly #scratchWorker: Float64Array;
 
@@ -37,11 +39,16 @@ export class ShardReader {
     const { models, workerShards } = this.dims;
     this.#main = Array.from({ length: models + 1 }, () => new Float64Array(MAIN_SLOT_LEN));
     this.#worker = Array.from({ length: workerShards * models }, () => new Float64Array(WORKER_SLOT_LEN));
+    const shards = this.dims.mainShards ?? 1;
+    this.#mainShard = Array.from({ length: shards === 1 ? 0 : shards * (models + 1) }, () => new Float64Array(MAIN_SLOT_LEN));
     this.#scratchMain = new Float64Array(MAIN_SLOT_LEN);
     this.#scratchWorker = new Float64Array(WORKER_SLOT_LEN);
   }
 
-  /** Last consistent copy of main slot m (m = models: unrouted). Valid until the next read(). */
+  /**
+   * Last consistent copy of main slot m (m = models: unrouted), summed over
+   * the main shards (every main field adds up). Valid until the next read().
+   */
   main(m: number): Float64Array {
     return this.#main[m];
   }
@@ -65,8 +72,20 @@ export class ShardReader {
   read(): ReadStats {
     const st: ReadStats = { retries: 0, stale: 0, repaired: 0 };
     const dims = this.dims;
+    const shards = dims.mainShards ?? 1;
     for (let m = 0; m <= dims.models; m++) {
-      this.#readSlot(seqIndex(dims, mainSlot(dims, m)), mainOffset(dims, m), this.#scratchMain, this.#main[m], -1, st);
+      if (shards === 1) {
+        this.#readSlot(seqIndex(dims, mainSlot(dims, m)), mainOffset(dims, m), this.#scratchMain, this.#main[m], -1, st);
+        continue;
+      }
+      // Acceptor threads (ACCEPTORS > 1): each shard copied consistently on its own (a stale one keeps its own last copy), then added up.
+      const sum = this.#main[m];
+      sum.fill(0);
+      for (let a = 0; a < shards; a++) {
+        const good = this.#mainShard[a * (dims.models + 1) + m];
+        this.#readSlot(seqIndex(dims, mainSlot(dims, m, a)), mainOffset(dims, m, a), this.#scratchMain, good, -1, st);
+        for (let i = 0; i < good.length; i++) sum[i] += good[i];
+      }
     }
     for (let w = 0; w < dims.workerShards; w++) {
       for (let m = 0; m < dims.models; m++) {
