@@ -6,38 +6,10 @@
 // acceptor's connection is answered by exactly the code, and the state, that
 // answers it on the main thread's own connections.
 //
-// Matching follows uWS: a static path beats a `:name` pattern, which beats a
-// wildcard; a route for the method beats one registered with any().
-import type { HttpRequestLike, HttpResponseLike, RouteHandler, RouterLike } from '../http_transport.js';
+// Matching follows uWS (RouteTable, shared with the node:http front end).
+import { RouteTable, type HttpRequestLike, type HttpResponseLike, type RouteHandler, type RouterLike } from '../http_transport.js';
 import type { ForwardedRequest, ForwardedResponse } from './protocol.js';
 import { sendError } from '../respond.js';
-
-interface Route {
-  method: string; // lower case, or '*' for any()
-  segments: string[];
-  wildcard: boolean;
-  rank: number;
-  handler: RouteHandler;
-}
-
-function compile(method: string, pattern: string, handler: RouteHandler): Route {
-  const wildcard = pattern.endsWith('/*');
-  const segments = (wildcard ? pattern.slice(0, -2) : pattern).split('/').slice(1);
-  const params = segments.some((s) => s.startsWith(':'));
-  return { method, segments: wildcard && segments.length === 1 && segments[0] === '' ? [] : segments, wildcard, rank: wildcard ? 1 : params ? 2 : 3, handler };
-}
-
-/** The `:name` parameters when `route` matches `parts`, else null. */
-function match(route: Route, parts: string[]): string[] | null {
-  const segs = route.segments;
-  if (route.wildcard ? parts.length < segs.length : parts.length !== segs.length) return null;
-  const params: string[] = [];
-  for (let i = 0; i < segs.length; i++) {
-    if (segs[i].startsWith(':')) params.push(parts[i]);
-    else if (segs[i] !== parts[i]) return null;
-  }
-  return params;
-}
 
 class ForwardedHttpRequest implements HttpRequestLike {
   constructor(private readonly r: ForwardedRequest, private readonly params: string[]) {}
@@ -102,7 +74,7 @@ class ForwardedHttpResponse implements HttpResponseLike {
 }
 
 export class ForwardedRouter implements RouterLike {
-  private readonly routes: Route[] = [];
+  private readonly routes = new RouteTable();
   /** Requests whose handler has not answered yet, by id (an abort from the acceptor reaches them). */
   private readonly open = new Map<number, ForwardedHttpResponse>();
 
@@ -116,28 +88,17 @@ export class ForwardedRouter implements RouterLike {
     return this.add('put', pattern, handler);
   }
   any(pattern: string, handler: RouteHandler): this {
-    return this.add('*', pattern, handler);
+    return this.add('any', pattern, handler);
   }
 
   private add(method: string, pattern: string, handler: RouteHandler): this {
-    this.routes.push(compile(method, pattern, handler));
+    this.routes.add(method, pattern, handler);
     return this;
   }
 
   /** Runs `r` through the routes; `reply` is called once with the response (unless the request is aborted first). */
   dispatch(r: ForwardedRequest, reply: (response: ForwardedResponse) => void): void {
-    const parts = r.url.split('/').slice(1);
-    let best: Route | null = null;
-    let bestParams: string[] = [];
-    for (const route of this.routes) {
-      if (route.method !== '*' && route.method !== r.method) continue;
-      const params = match(route, parts);
-      if (params === null) continue;
-      if (best === null || route.rank > best.rank || (route.rank === best.rank && best.method === '*' && route.method !== '*')) {
-        best = route;
-        bestParams = params;
-      }
-    }
+    const best = this.routes.find(r.method, r.url);
     const res = new ForwardedHttpResponse(r.id, (response) => {
       this.open.delete(r.id);
       reply(response);
@@ -148,7 +109,7 @@ export class ForwardedRouter implements RouterLike {
     }
     this.open.set(r.id, res);
     try {
-      best.handler(res, new ForwardedHttpRequest(r, bestParams));
+      best.handler(res, new ForwardedHttpRequest(r, best.params));
       // The body, whole, as uWS would hand it in its last chunk.
       if (res.data !== null && this.open.has(r.id)) {
         const body = r.body ?? new Uint8Array(0);

@@ -8,7 +8,7 @@
 // on both front ends, and only this file knows node:http.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { listenError, type HttpRequestLike, type HttpResponseLike, type RouteHandler, type RouterLike } from '../../api/http_transport.js';
+import { listenError, RouteTable, type HttpRequestLike, type HttpResponseLike, type RouteHandler, type RouterLike } from '../../api/http_transport.js';
 import { ERROR_STATUS } from '../../engine/error_codes.js';
 
 const EMPTY = new ArrayBuffer(0);
@@ -120,13 +120,6 @@ class NodeResponse implements HttpResponseLike {
   }
 }
 
-interface PatternRoute {
-  method: string;
-  /** Path segments; a ':name' segment matches any one segment. */
-  segments: string[];
-  handler: RouteHandler;
-}
-
 /** The spec's error body for what node:http refuses before a route sees it (malformed HTTP). */
 function clientErrorResponse(err: NodeJS.ErrnoException, message = `the request is not valid HTTP/1.1 (${err.code ?? err.message})`): string {
   const body = JSON.stringify({ error: { code: 'invalid_request', message } });
@@ -140,10 +133,7 @@ export interface NodeHttpAppOptions {
 
 export class NodeHttpApp implements RouterLike {
   readonly server: http.Server;
-  /** `${method} ${path}` → handler; method 'any' for any method. */
-  private readonly exact = new Map<string, RouteHandler>();
-  private readonly patterns: PatternRoute[] = [];
-  private catchAll: RouteHandler | null = null;
+  private readonly routes = new RouteTable();
 
   constructor(opts: NodeHttpAppOptions = {}) {
     this.server = http.createServer({ requireHostHeader: false, noDelay: true }, (msg, res) => this.dispatch(msg, res));
@@ -176,18 +166,11 @@ export class NodeHttpApp implements RouterLike {
   }
 
   private add(method: string, pattern: string, handler: RouteHandler): this {
-    if (pattern === '/*') {
-      if (method !== 'any') throw new Error(`NodeHttpApp: '/*' is supported with any() only`);
-      this.catchAll = handler;
-    } else if (pattern.includes('/:')) {
-      this.patterns.push({ method, segments: pattern.split('/'), handler });
-    } else {
-      this.exact.set(`${method} ${pattern}`, handler);
-    }
+    this.routes.add(method, pattern, handler);
     return this;
   }
 
-  /** Exact paths first (method, then any), then `:name` patterns, then the catch-all, as uWS ranks them. */
+  /** Routes ranked as uWS ranks them (api/http_transport.ts, RouteTable). */
   private dispatch(msg: IncomingMessage, raw: ServerResponse): void {
     let url = msg.url ?? '/';
     // Absolute-form (`GET http://host/path`), which servers must accept (RFC 9112 §3.2.2): route by its path.
@@ -199,25 +182,11 @@ export class NodeHttpApp implements RouterLike {
     const path = q === -1 ? url : url.slice(0, q);
     const query = q === -1 ? undefined : url.slice(q + 1);
     const method = (msg.method ?? 'GET').toLowerCase();
-    let handler = this.exact.get(`${method} ${path}`) ?? this.exact.get(`any ${path}`);
-    let params: string[] = [];
-    if (handler === undefined) {
-      const segments = path.split('/');
-      for (const route of this.patterns) {
-        if (route.method !== method && route.method !== 'any') continue;
-        const found = matchSegments(route.segments, segments);
-        if (found !== null) {
-          handler = route.handler;
-          params = found;
-          break;
-        }
-      }
-    }
-    handler ??= this.catchAll ?? undefined;
+    const found = this.routes.find(method, path);
     const res = new NodeResponse(msg, raw);
     try {
-      if (handler === undefined) throw new Error(`no route for ${method.toUpperCase()} ${path} and no catch-all`);
-      handler(res, new NodeRequest(msg, path, query, params));
+      if (found === null) throw new Error(`no route for ${method.toUpperCase()} ${path} and no catch-all`);
+      found.handler(res, new NodeRequest(msg, path, query, found.params));
     } catch (err) {
       // A handler bug must not take the process down with it: answer 500 in the spec's shape.
       console.error(`ctr-engine: ${method.toUpperCase()} ${path} failed: ${(err as Error).stack ?? err}`);
@@ -256,16 +225,3 @@ export class NodeHttpApp implements RouterLike {
   }
 }
 
-/** The `:name` segments' values when `path` matches `pattern`, else null. */
-function matchSegments(pattern: readonly string[], path: readonly string[]): string[] | null {
-  if (pattern.length !== path.length) return null;
-  const params: string[] = [];
-  for (let i = 0; i < pattern.length; i++) {
-    const p = pattern[i];
-    if (p.startsWith(':')) {
-      if (path[i] === '') return null;
-      params.push(path[i]);
-    } else if (p !== path[i]) return null;
-  }
-  return params;
-}
