@@ -3,6 +3,7 @@
 // column, and the ONNX signature it was checked against. Built from the
 // manifest, so a client can learn what to send without reading files.
 import { featureWidth, type FeatureSpec } from '../engine/manifest.js';
+import type { Batcher } from '../engine/batcher.js';
 import type { LoadedModel, ModelRegistry } from '../engine/model_registry.js';
 import { ELEM_TYPE_NAMES, type TensorSignature } from '../engine/onnx_signature.js';
 
@@ -49,6 +50,17 @@ export function describeModel(m: LoadedModel): Record<string, unknown> {
     output: { name: man.output.name, kind: man.output.kind, column: man.output.column ?? 0 },
     signature: { inputs: m.signature.inputs.map(tensor), outputs: m.signature.outputs.map(tensor) },
   };
+}
+
+/**
+ * Where the model's small batches run (engine/inline_inference.ts): null when
+ * every batch goes to a worker; else the rows that run on the main thread,
+ * the cost measured at start, and the batches and rows run there so far.
+ */
+export function describeInline(batcher: Batcher, m: LoadedModel): Record<string, number> | null {
+  const s = batcher.inline?.status(m) ?? null;
+  if (s === null) return null;
+  return { max_rows: s.maxRows, one_row_us: Math.round(s.oneRowUs * 10) / 10, per_row_us: Math.round(s.perRowUs * 100) / 100, batches: s.batches, rows: s.rows };
 }
 
 /** Models that failed to load or to warm up: name and reason. */

@@ -135,6 +135,12 @@ export function sharedSchemas(): Record<string, JsonSchema> {
           reload: ref('ReloadStatus'),
           input: obj({ name: str, dtype: str, shape: { type: 'array', items: { type: 'integer' } } }),
           output: obj({ name: str, kind: { type: 'string', enum: ['probability', 'logit'] } }),
+          inline: nullable(obj({
+            max_rows: { type: 'integer', description: 'batches of up to this many rows run on the main thread (INLINE_MAX_US); 0 = always in a worker' },
+            one_row_us: num, per_row_us: num,
+            batches: { type: 'integer', description: 'batches run on the main thread since start' },
+            rows: { type: 'integer' },
+          })),
         }, ['name', 'version', 'status', 'ab_weight']),
       },
     }),

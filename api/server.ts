@@ -6,7 +6,7 @@ import type { AbRouter } from '../engine/ab_router.js';
 import type { Batcher } from '../engine/batcher.js';
 import type { EngineCore, ServingState } from '../engine/engine_core.js';
 import type { ModelRegistry } from '../engine/model_registry.js';
-import { describeModel, failedModels } from './model_description.js';
+import { describeInline, describeModel, failedModels } from './model_description.js';
 import type { ServingObserver } from '../engine/serving_observer.js';
 import { wantsMsgpack } from './http_codec.js';
 import type { HttpRequestLike, HttpResponseLike, RouterLike } from './http_transport.js';
@@ -69,7 +69,7 @@ export function buildApp(uws: Uws, deps: AppDeps, extraRoutes: (app: TemplatedAp
 
 /** POST /predict_ctr[/batch], GET /models, /health, /ready. */
 export function registerServingRoutes(app: RouterLike, deps: AppDeps): void {
-  const { registry, router, state } = deps;
+  const { registry, router, state, batcher } = deps;
   registerPredictRoutes(app, deps);
   registerFeedbackRoutes(app, deps);
 
@@ -84,6 +84,7 @@ export function registerServingRoutes(app: RouterLike, deps: AppDeps): void {
         ab_weight: router.weights.get(m.name) ?? 0,
         ...(registry.reloads.has(m.name) ? { reload: registry.reloads.get(m.name) } : {}),
         ...describeModel(m),
+        inline: describeInline(batcher, m),
       })),
       ...registry.failed.map((f) => ({ name: f.name, folder: f.folder, status: 'failed', reason: f.reason, ab_weight: 0 })),
     ],

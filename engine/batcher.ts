@@ -35,6 +35,7 @@ import type { FeatureWatch } from './features/feature_watch.js';
 import type { ReplySink, WorkerLinks } from './worker_links.js';
 import type { InferenceReply } from './inference_task.js';
 import type { LoadedModel, ModelRegistry } from './model_registry.js';
+import type { InlineInference } from './inline_inference.js';
 
 /** Whoever waits for rows: a single request (one row) or a batch request (many). */
 export interface RowOwner {
@@ -104,6 +105,8 @@ export class Batcher implements ReplySink<InFlightTask> {
   private readonly lateRunning: string;
   /** Per-field counts (one row in `sample`); null when feature watching is off. */
   featureWatch: FeatureWatch | null = null;
+  /** Small batches of cheap models run on this thread (engine/inline_inference.ts); null = every batch goes to a worker. */
+  inline: InlineInference<InFlightTask> | null = null;
 
   constructor(
     registry: ModelRegistry,
@@ -275,6 +278,7 @@ export class Batcher implements ReplySink<InFlightTask> {
 
   private dispatch(): void {
     if (this.closed) return;
+    if (this.inline !== null && !this.inline.running) this.dispatchInline(this.inline);
     const queues = this.queues;
     while (this.pool.hasCapacity()) {
       const now = performance.now();
@@ -299,6 +303,44 @@ export class Batcher implements ReplySink<InFlightTask> {
   }
 
   /**
+   * One task on this thread: every model whose waiting rows are all in its
+   * open batch and few enough to run within the inline budget. A model with
+   * closed batches waiting is under load: its rows go to the workers, in order.
+   */
+  private dispatchInline(inline: InlineInference<InFlightTask>): void {
+    const queues = this.queues;
+    let task: InFlightTask | null = null;
+    let parts = 0;
+    const now = performance.now();
+    for (let k = 0; k < queues.length; k++) {
+      const q = queues[k];
+      const open = q.open;
+      if (open === null || q.ready.length > 0 || open.rows === 0 || open.rows > inline.maxRows(open.model)) continue;
+      const b = this.gather(q, now);
+      if (b === null) continue;
+      task ??= this.spareTasks.pop() ?? new InFlightTask(queues.length);
+      task.batches[parts++] = b;
+    }
+    if (task === null) return;
+    if (parts === 0) {
+      this.spareTasks.push(task);
+      return;
+    }
+    task.parts = parts;
+    this.inFlight.add(task);
+    inline.run(task.batches, parts, task, this.inlineSink);
+  }
+
+  /** An inline task's reply: as a worker's, but the batches' rows are zeroed here (no slot copied them out). */
+  private readonly inlineSink = {
+    onReply: (task: InFlightTask, reply: InferenceReply, ctrByModel: readonly Float32Array[]): void => {
+      for (let i = 0; i < task.parts; i++) task.batches[i].features.fill(0, 0, task.batches[i].rows * task.batches[i].model.width);
+      this.onReply(task, reply, ctrByModel);
+    },
+    onCapacity: (): void => this.dispatch(),
+  };
+
+  /**
    * Hot reload: rows enqueued from now on are encoded for `model` (the new
    * generation of a model slot, same index and width). The open batch, encoded
    * for the old generation, is closed: it and the batches already waiting or
@@ -312,6 +354,8 @@ export class Batcher implements ReplySink<InFlightTask> {
       q.open = null;
     }
     q.model = model;
+    // The inline session of the new generation opens meanwhile; until then the model's batches go to the workers.
+    if (this.inline !== null) void this.inline.openModel(model);
   }
 
   onCapacity(): void {
@@ -395,6 +439,7 @@ export class Batcher implements ReplySink<InFlightTask> {
    */
   async close(graceMs = 2000): Promise<void> {
     this.closed = true;
+    this.inline?.close();
     for (const q of this.queues) {
       if (q.open !== null) this.failRows(q.open, 'overloaded', 'the server is shutting down');
       for (const b of q.ready) this.failRows(b, 'overloaded', 'the server is shutting down');

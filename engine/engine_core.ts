@@ -11,6 +11,7 @@ import { projectRoot, type ServerConfig } from './config.js';
 import { startMonitor, type Monitor } from './coordinator/index.js';
 import type { InferenceBackendRef } from './inference_backend.js';
 import { InferencePool } from './inference_pool.js';
+import { describeInline, openInline } from './inline_setup.js';
 import { FeatureWatch, createFeatureWatchBuffers } from './features/feature_watch.js';
 import { PredictionLog } from './labels/prediction_log.js';
 import { createQualityBuffers } from './labels/quality_layout.js';
@@ -34,6 +35,8 @@ export interface ServingState {
 
 export interface EngineCore {
   cfg: ServerConfig;
+  /** The inference backend the workers (and inline inference) run. */
+  backend: InferenceBackendRef;
   registry: ModelRegistry;
   router: AbRouter;
   batcher: Batcher;
@@ -122,8 +125,10 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
     }
   }
   const router = new AbRouter(registry.models, abWeights);
-  // Shards for replacements too: a new worker may start before its predecessor's shard is released.
-  const telemetry = createTelemetry({ models: registry.models.map((m) => m.name), workerShards: cfg.workers + 2, mainShards: cfg.acceptors, enabled: cfg.monitoring });
+  // Shards for replacements too (a new worker may start before its
+  // predecessor's shard is released), and one per acceptor thread for the
+  // batches it runs inline.
+  const telemetry = createTelemetry({ models: registry.models.map((m) => m.name), workerShards: cfg.workers + 2 + cfg.acceptors, mainShards: cfg.acceptors, enabled: cfg.monitoring });
   const recorder = createMainRecorder(telemetry);
   const observer: ServingObserver = {
     rowsServed: (model, rows, e2eMs) => recorder.recordSuccess(model, e2eMs * 1000, rows),
@@ -213,6 +218,8 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
     requestDeadlineMs: cfg.requestDeadlineMs,
   });
   if (featureBuffers) batcher.featureWatch = new FeatureWatch(featureBuffers, cfg.featureWatchSample);
+  batcher.inline = await openInline(cfg, backend, registry, telemetry, 0);
+  if (batcher.inline !== null) startLog.info(`inline inference (INLINE_MAX_US=${cfg.inlineMaxUs}): ${describeInline(batcher.inline, registry)}`);
   const state: ServingState = { ready: true, draining: false, startedAt: Date.now(), workersAlive: () => pool.threadsAlive };
   const reloader = new ModelReloader({ modelsDir: cfg.modelsDir, registry, router, batcher, pool, monitor, labels });
   if (cfg.modelsWatch) reloader.watch(cfg.modelsWatchDebounceMs);
@@ -238,7 +245,7 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
   const operatorEvents = watchOperatorEvents(monitor, alertsLog, webhook, ready);
   let closed = false;
   return {
-    cfg, registry, router, batcher, pool, telemetry, monitor, observer, labels, reloader, setAbWeights, onAbWeights, state, ready,
+    cfg, backend, registry, router, batcher, pool, telemetry, monitor, observer, labels, reloader, setAbWeights, onAbWeights, state, ready,
     async close(opts = {}) {
       if (closed) return;
       closed = true;

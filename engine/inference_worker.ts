@@ -16,6 +16,7 @@ import { MessageChannel, parentPort, threadId, type MessagePort } from 'node:wor
 import type { InferenceBackendModule, InferenceBackendRef, ModelRunner, Outputs } from './inference_backend.js';
 import { claimWorkerShard, type TelemetryBuffers } from './telemetry/index.js';
 import type { WorkerModelSpec } from './model_registry.js';
+import { writeCtr } from './ctr_column.js';
 import { BatchSlots, CTL_PARTS, CTL_PART_BASE, CTL_WARM_UP, PART_FIELDS, PART_MODEL, PART_GENERATION, PART_OLDEST_ENQUEUED_AT, PART_ROWS } from './batch_slots.js';
 import { ATTACH, type AddLink, type AttachMessage, type DirectReply, type DirectTask, type InferenceReply, type OpenModel, type OpenReply, type ReplyMessage, type ReplyPart, type SlotsSetup, type TaskMessage } from './inference_task.js';
 
@@ -123,20 +124,6 @@ async function catchUp(models: readonly WorkerModelSpec[]): Promise<void> {
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 function blockFor(ms: number): void {
   Atomics.wait(sleepCell, 0, 0, ms);
-}
-
-/** Picks the CTR column out of the model's output into `ctr` (rows long), mapping logits through a sigmoid. */
-function writeCtr(spec: WorkerModelSpec, output: unknown, rows: number, ctr: Float32Array): void {
-  const data = output as ArrayLike<number | bigint>;
-  const cols = rows === 0 ? 1 : data.length / rows;
-  if (!Number.isInteger(cols) || spec.outputColumn >= cols) {
-    throw new Error(`model ${spec.name}: output ${spec.outputName} has ${data.length} values for ${rows} rows; column ${spec.outputColumn} is not there`);
-  }
-  const logit = spec.outputKind === 'logit';
-  for (let r = 0; r < rows; r++) {
-    const v = Number(data[r * cols + spec.outputColumn]);
-    ctr[r] = logit ? 1 / (1 + Math.exp(-v)) : v;
-  }
 }
 
 interface PartOutcome extends ReplyPart {

@@ -77,7 +77,7 @@ export class AcceptorSet {
     for (let index = 1; index < count; index++) {
       const { port1, port2 } = new MessageChannel();
       const init: AcceptorInit = {
-        index, cfg: core.cfg, telemetry: core.telemetry, control: port2,
+        index, cfg: core.cfg, backend: core.backend, telemetry: core.telemetry, control: port2,
         models: registry.models.map((m) => ({ name: m.name, folder: m.folder, generation: m.generation, ...(m.failure !== undefined ? { failure: m.failure } : {}) })),
         abWeights: { ...core.router.configuredWeights },
         settings: { ...settings, ab_weights: Object.fromEntries(core.router.weights) },

@@ -21,6 +21,7 @@ import { Batcher, type InFlightTask } from '../../engine/batcher.js';
 import type { Monitor } from '../../engine/coordinator/index.js';
 import type { Snapshot } from '../../engine/coordinator/snapshot.js';
 import { configureLogger, logger } from '../../engine/logger.js';
+import { openInline } from '../../engine/inline_setup.js';
 import { loadModel, loadModelRegistry } from '../../engine/model_registry.js';
 import type { ServingObserver } from '../../engine/serving_observer.js';
 import { createMainRecorder, type ErrorCode as TelemetryCode } from '../../engine/telemetry/index.js';
@@ -248,5 +249,7 @@ control.on('message', (m: ToAcceptor) => {
       return;
   }
 });
+// Small batches run on this thread too (engine/inline_inference.ts), timed here before it listens.
+batcher.inline = await openInline<InFlightTask>(cfg, init.backend, registry, init.telemetry, index);
 log.debug(`acceptor ${index} started (thread ${threadId})`);
 post({ kind: 'started' });

@@ -4,6 +4,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ServerConfig } from '../../engine/config.js';
 import type { Snapshot } from '../../engine/coordinator/snapshot.js';
+import type { InferenceBackendRef } from '../../engine/inference_backend.js';
 import type { TelemetryBuffers } from '../../engine/telemetry/index.js';
 import type { StreamMetrics } from '../stream/index.js';
 
@@ -12,6 +13,8 @@ export interface AcceptorInit {
   /** 1..ACCEPTORS-1 (0 is the main thread); also its telemetry main shard. */
   index: number;
   cfg: ServerConfig;
+  /** The inference backend the workers run, for this thread's inline inference. */
+  backend: InferenceBackendRef;
   telemetry: TelemetryBuffers;
   control: MessagePort;
   /** The main registry's models by index: the acceptor loads the same folders and checks the names agree. */

@@ -2,7 +2,7 @@
 // shard, merge, keep the ring, derive windows, and build the snapshot (stats,
 // drift, health, alerts, Prometheus buckets). Baselines are owned here.
 import { dimsOf, type TelemetryBuffers } from '../telemetry/buffers.js';
-import { ERROR_CODES, PRED_BIN_SCHEME } from '../telemetry/layout.js';
+import { ERROR_CODES, INLINE_SHARD_OWNER, PRED_BIN_SCHEME } from '../telemetry/layout.js';
 import { ShardReader, type ReadStats } from '../telemetry/reader.js';
 import { stdDev } from '../telemetry/welford.js';
 import { loadBaselines, saveBaselines, validateBaseline, type BaselineOutcome } from './baseline.js';
@@ -356,7 +356,8 @@ export class Coordinator {
     let owned = 0;
     for (let w = 0; this.#reader && w < this.#reader.dims.workerShards; w++) {
       const owner = this.#reader.owner(w);
-      if (owner !== 0) owned++;
+      // A request thread's inline shard is not a worker.
+      if (owner !== 0 && owner < INLINE_SHARD_OWNER) owned++;
       shards.push({ shard: w, owner, claims: this.#reader.claims(w) });
     }
     this.#maxAlive = Math.max(this.#maxAlive, owned);

@@ -89,6 +89,10 @@ export const CTL_WORKER_SHARDS = 2;  // worker shard count W
 export const CTL_MAIN_SHARDS = 3;    // main shard count A (one per acceptor thread; 1 by default)
 export const CTL_OWNER_BASE = 16;    // per worker shard w: [owner threadId, claims so far]
 export const OWNER_STRIDE = 2;
+// Owner id of a worker shard written by a request thread's inline inference
+// (engine/inline_inference.ts): this + the acceptor index. Above any
+// worker_threads threadId a process will reach, so it never collides with one.
+export const INLINE_SHARD_OWNER = 0x4000_0000;
 export const MAGIC = 0x43545231;     // "CTR1"
 /** One seqlock per slot, each on its own 64-byte line so writers on different cores don't false-share. */
 export const SEQ_STRIDE = 16;
