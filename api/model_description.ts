@@ -57,10 +57,10 @@ export function describeModel(m: LoadedModel): Record<string, unknown> {
  * every batch goes to a worker; else the rows that run on the main thread,
  * the cost measured at start, and the batches and rows run there so far.
  */
-export function describeInline(batcher: Batcher, m: LoadedModel): Record<string, number> | null {
+export function describeInline(batcher: Batcher, m: LoadedModel): Record<string, number | boolean> | null {
   const s = batcher.inline?.status(m) ?? null;
   if (s === null) return null;
-  return { max_rows: s.maxRows, one_row_us: Math.round(s.oneRowUs * 10) / 10, per_row_us: Math.round(s.perRowUs * 100) / 100, batches: s.batches, rows: s.rows };
+  return { max_rows: s.maxRows, active: s.active, loop_utilization: Math.round(s.loopUtilization * 1000) / 1000, one_row_us: Math.round(s.oneRowUs * 10) / 10, per_row_us: Math.round(s.perRowUs * 100) / 100, batches: s.batches, rows: s.rows };
 }
 
 /** Models that failed to load or to warm up: name and reason. */

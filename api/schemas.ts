@@ -137,6 +137,8 @@ export function sharedSchemas(): Record<string, JsonSchema> {
           output: obj({ name: str, kind: { type: 'string', enum: ['probability', 'logit'] } }),
           inline: nullable(obj({
             max_rows: { type: 'integer', description: 'batches of up to this many rows run on the main thread (INLINE_MAX_US); 0 = always in a worker' },
+            active: { type: 'boolean', description: 'false while inline runs pause because the main thread is busy (INLINE_MAX_LOOP_UTILIZATION)' },
+            loop_utilization: num,
             one_row_us: num, per_row_us: num,
             batches: { type: 'integer', description: 'batches run on the main thread since start' },
             rows: { type: 'integer' },

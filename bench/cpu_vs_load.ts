@@ -8,7 +8,8 @@
 //   node dist/bench/cpu_vs_load.js [--target engine|echo] [--rates 2000,10000] [--closed]
 //        [--idle-s 20] [--duration 10] [--warmup 2] [--model xgboost] [--server-env K=V]… [--json]
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from './lib/server_proc.js';
 import { benchRoot, isTargetName, targetSpec, type TargetName } from './lib/targets.js';
@@ -68,9 +69,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Runs loadgen against `url`; resolves with its JSON result. Samples the server's threads over the measured part. */
 function runLoad(url: string, pid: number, args: string[], warmupS: number, durationS: number): Promise<{ result: { throughput: number }; cores: Split }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(benchRoot(), 'dist/bench/loadgen.js'), '--url', url, ...args, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let text = '';
-    child.stdout.on('data', (d: Buffer) => { text += d.toString(); });
+    const out = join(tmpdir(), `cpu_vs_load-${process.pid}-${Date.now()}.json`);
+    const child = spawn(process.execPath, [join(benchRoot(), 'dist/bench/loadgen.js'), '--url', url, ...args, '--out', out], { stdio: ['ignore', 'ignore', 'inherit'] });
     let first: Map<number, number> | null = null, last: Map<number, number> | null = null, t0 = 0, t1 = 0;
     // The measured part: from a second after the warm-up to half a second before the end (the generator's start-up and tail stay out).
     const startAt = setTimeout(() => { first = threadCpu(pid); t0 = performance.now(); }, (warmupS + 1) * 1000);
@@ -80,7 +80,8 @@ function runLoad(url: string, pid: number, args: string[], warmupS: number, dura
       clearTimeout(endAt);
       if (code !== 0) return reject(new Error(`loadgen exited ${code}`));
       if (first === null || last === null) return reject(new Error('loadgen ended before the measured window'));
-      const json = JSON.parse(text.slice(text.indexOf('{')));
+      const json = JSON.parse(readFileSync(out, 'utf8'));
+      rmSync(out, { force: true });
       resolve({ result: json, cores: coresBetween(pid, first, last, t1 - t0) });
     });
   });

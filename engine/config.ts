@@ -48,6 +48,8 @@ export interface ServerConfig {
   injectInferenceDelayMs: number;
   /** A batch whose measured cost is at most this many µs runs on the request thread, not in a worker (engine/inline_inference.ts); 0 = never. */
   inlineMaxUs: number;
+  /** Inline runs pause while the request thread's event loop is busier than this (0–1); 1 = never. */
+  inlineMaxLoopUtilization: number;
   /** Threads accepting connections on the port (uWS only): 1 = the main thread alone; N > 1 adds N-1 acceptor threads (api/acceptors/). */
   acceptors: number;
   /** Fault injection: SIGUSR2 terminates an inference worker (bin/serve.ts). */
@@ -152,6 +154,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'mlflowTrackingUri', env: 'MLFLOW_TRACKING_URI', flag: '--mlflow-tracking-uri', kind: 'string', help: 'unset → ./mlruns file store', default: () => undefined },
   { key: 'mlflowExperimentName', env: 'MLFLOW_EXPERIMENT_NAME', flag: '--mlflow-experiment-name', kind: 'string', help: 'MLflow experiment', default: () => 'ctr_prediction_production' },
   { key: 'inlineMaxUs', env: 'INLINE_MAX_US', flag: '--inline-max-us', kind: 'number', min: 0, max: 10_000, help: 'run a small batch on the request thread when its measured cost is within this many µs (0 = always in a worker)', default: () => 50 },
+  { key: 'inlineMaxLoopUtilization', env: 'INLINE_MAX_LOOP_UTILIZATION', flag: '--inline-max-loop-utilization', kind: 'number', min: 0.01, max: 1, help: 'inline runs pause while the request thread is busier than this (event-loop utilization, 0–1; 1 = never pause)', default: () => 0.5 },
   { key: 'injectInferenceDelayMs', env: 'INJECT_INFERENCE_DELAY_MS', flag: '--inject-inference-delay-ms', kind: 'number', min: 0, max: 60_000, help: 'fault injection: extra ms per batch (tests, bench)', default: () => 0 },
   { key: 'injectWorkerKill', env: 'INJECT_WORKER_KILL', flag: '--inject-worker-kill', kind: 'bool', help: 'fault injection: SIGUSR2 terminates one inference worker, as a crash would (soak, tests)', default: () => false },
   { key: 'monitoring', env: 'MONITORING', flag: '--monitoring', kind: 'bool', help: 'record telemetry (off only to measure its cost)', default: () => true },

@@ -12,7 +12,7 @@ import type { TelemetryBuffers } from './telemetry/index.js';
  */
 export function openInline<T>(cfg: ServerConfig, backend: InferenceBackendRef, registry: ModelRegistry, telemetry: TelemetryBuffers, acceptor: number): Promise<InlineInference<T> | null> {
   if (cfg.inlineMaxUs <= 0 || cfg.injectInferenceDelayMs > 0) return Promise.resolve(null);
-  return InlineInference.open<T>(backend, registry.models, telemetry, acceptor, { maxUs: cfg.inlineMaxUs, batchMaxSize: cfg.batchMaxSize });
+  return InlineInference.open<T>(backend, registry.models, telemetry, acceptor, { maxUs: cfg.inlineMaxUs, maxLoopUtilization: cfg.inlineMaxLoopUtilization, batchMaxSize: cfg.batchMaxSize });
 }
 
 /** One line for the start-up log: per model, the rows that run inline and the measured cost. */

@@ -51,7 +51,9 @@ test('snapshots carry the recorded numbers; bodies and /metrics read them', asyn
     main.countError(0, 'overloaded', 36);
     main.countRequest(UNROUTED, 3);
     main.countError(UNROUTED, 'invalid_request', 3);
-    const s = await nextSnapshot(mon, (x) => x.models.xgboost.lifetime.total_requests === 1060);
+    // Every count above, not only the first: the coordinator ticks on its own thread and may read between these writes.
+    const s = await nextSnapshot(mon, (x) => x.models.xgboost.lifetime.total_requests === 1060 && x.models.xgboost.lifetime.error_count === 60
+      && x.unrouted.error_count === 3 && x.models.xgboost.lifetime.prediction.count === 1000);
 
     const stats = statsBody(s);
     const x = stats.models.xgboost;

@@ -7,6 +7,7 @@
 //   inline and worker batches mix);
 // - /monitoring/stats counts and describes every inline row like a worker's;
 // - a hot reload reopens the new generation inline;
+// - inline runs pause while the main thread is busy and resume when idle;
 // - a budget no model fits (INLINE_MAX_US=1) sends everything to the workers;
 // - the native-free backend (a synchronous run) serves inline too.
 import { after, before, describe, test } from 'node:test';
@@ -29,7 +30,7 @@ function body(i: number, model: string): Record<string, unknown> {
   return { ...GOOD, user_id: `user_${i}`, ad_id: `ad_${(i * 7) % 50}`, device: devices[i % 3], placement: placements[i % 5], context: { hour: i % 24 }, model };
 }
 
-async function inlineOf(client: TestClient, model: string): Promise<{ max_rows: number; one_row_us: number; batches: number; rows: number } | null> {
+async function inlineOf(client: TestClient, model: string): Promise<{ max_rows: number; active: boolean; loop_utilization: number; one_row_us: number; batches: number; rows: number } | null> {
   const r = await client.get('/models');
   assert.equal(r.status, 200);
   const m = r.body.models.find((x: { name: string }) => x.name === model);
@@ -73,7 +74,7 @@ describe('inline inference against the worker path (real servers, real ORT)', ()
   before(async () => {
     // A generous budget, so that multi-row batches run inline too; one worker, so the worker path is one thread.
     [inline, workers] = await Promise.all([
-      startServerProcess({ WORKERS: '1', INLINE_MAX_US: '2000', MONITOR_TICK_MS: '100' }, 60_000),
+      startServerProcess({ WORKERS: '1', INLINE_MAX_US: '2000', INLINE_MAX_LOOP_UTILIZATION: '1', MONITOR_TICK_MS: '100' }, 60_000),
       startServerProcess({ WORKERS: '1', INLINE_MAX_US: '0', MONITOR_TICK_MS: '100' }, 60_000),
     ]);
     a = new TestClient(inline.url, 16);
@@ -119,7 +120,7 @@ describe('inline inference against the worker path (real servers, real ORT)', ()
   });
 
   test('/monitoring/stats counts every inline row, and its prediction moments match the answers', async () => {
-    const fresh = await startServerProcess({ WORKERS: '1', INLINE_MAX_US: '2000', MONITOR_TICK_MS: '100' }, 60_000);
+    const fresh = await startServerProcess({ WORKERS: '1', INLINE_MAX_US: '2000', INLINE_MAX_LOOP_UTILIZATION: '1', MONITOR_TICK_MS: '100' }, 60_000);
     const c = new TestClient(fresh.url, 4);
     try {
       const ctrs = await sequential(c, 'xgboost', 60);
@@ -149,7 +150,7 @@ describe('inline inference across a hot reload, a budget nothing fits, and the n
   test('after POST /models/xgboost/reload the new generation runs inline again', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ctr-inline-'));
     cpSync(DEMO_MODELS, dir, { recursive: true });
-    const server = await startServerProcess({ WORKERS: '1', INLINE_MAX_US: '2000', MODELS_DIR: dir, MODELS_WATCH: 'off' }, 60_000);
+    const server = await startServerProcess({ WORKERS: '1', INLINE_MAX_US: '2000', INLINE_MAX_LOOP_UTILIZATION: '1', MODELS_DIR: dir, MODELS_WATCH: 'off' }, 60_000);
     const c = new TestClient(server.url, 1);
     try {
       const first = await sequential(c, 'xgboost', 5);
@@ -178,6 +179,48 @@ describe('inline inference across a hot reload, a budget nothing fits, and the n
     }
   });
 
+  test('INLINE_MAX_LOOP_UTILIZATION: inline runs pause while the main thread is busy, every row still answered and counted, and resume once it is idle', async () => {
+    const server = await startServerProcess({ WORKERS: '1', INLINE_MAX_US: '2000', INLINE_MAX_LOOP_UTILIZATION: '0.05', MONITOR_TICK_MS: '100' }, 60_000);
+    const c = new TestClient(server.url, 32);
+    try {
+      const start = (await inlineOf(c, 'xgboost'))!;
+      // Sustained load for a second and a half; /models read while it goes on.
+      let sent = 0;
+      let during: Awaited<ReturnType<typeof inlineOf>> = null;
+      const until = Date.now() + 1500;
+      while (Date.now() < until) {
+        const load = Promise.all(Array.from({ length: 64 }, (_, i) => c.postJson('/predict_ctr', body(i, 'xgboost'))));
+        if (sent >= 640) during = await inlineOf(c, 'xgboost');
+        for (const r of await load) assert.equal(r.status, 200);
+        sent += 64;
+      }
+      assert.ok(during !== null);
+      assert.equal(during.active, false, `busy (loop utilization ${during.loop_utilization}): inline paused`);
+      assert.ok(during.loop_utilization > 0.05);
+      // Idle again: the next check (every 100 ms) resumes inline runs.
+      let s = await inlineOf(c, 'xgboost');
+      for (let i = 0; i < 50 && !s!.active; i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        s = await inlineOf(c, 'xgboost');
+      }
+      assert.equal(s!.active, true);
+      for (let i = 0; i < 5; i++) {
+        assert.equal((await c.postJson('/predict_ctr', body(i, 'xgboost'))).status, 200);
+        await new Promise((res) => setTimeout(res, 30));
+      }
+      const end = (await inlineOf(c, 'xgboost'))!;
+      assert.ok(end.rows - s!.rows >= 1, 'inline runs again once the thread is idle');
+      assert.ok(end.rows - start.rows < sent + 5, 'while paused, batches went to the worker');
+      let st = await c.freshStats();
+      for (let i = 0; i < 40 && st.models.xgboost.prediction.count < sent + 5; i++) st = await c.freshStats();
+      assert.equal(st.models.xgboost.total_requests, sent + 5, 'every row counted, inline or not');
+      assert.equal(st.models.xgboost.prediction.count, sent + 5);
+    } finally {
+      await c.close();
+      assert.equal(await server.stop(), 0);
+    }
+  });
+
   test('INLINE_MAX_US=1: no model runs in 1 µs, so every batch goes to a worker and /models says so', async () => {
     const server = await startServerProcess({ WORKERS: '1', INLINE_MAX_US: '1' }, 60_000);
     const c = new TestClient(server.url, 4);
@@ -193,7 +236,7 @@ describe('inline inference across a hot reload, a budget nothing fits, and the n
 
   test('INFERENCE_BACKEND=ts runs inline synchronously, within 1e-6 of onnxruntime-node in a worker', async () => {
     const [ts, ort] = await Promise.all([
-      startServerProcess({ WORKERS: '1', INFERENCE_BACKEND: 'ts', INLINE_MAX_US: '2000' }, 60_000),
+      startServerProcess({ WORKERS: '1', INFERENCE_BACKEND: 'ts', INLINE_MAX_US: '2000', INLINE_MAX_LOOP_UTILIZATION: '1' }, 60_000),
       startServerProcess({ WORKERS: '1', INLINE_MAX_US: '0' }, 60_000),
     ]);
     const t = new TestClient(ts.url, 16), o = new TestClient(ort.url, 16);
