@@ -1,5 +1,8 @@
-// Inline inference: a small batch of a cheap model runs on the thread that
-// read its requests (the main thread, or an acceptor thread), not in a worker.
+// Inline inference (opt-in, INLINE_MAX_US > 0): a small batch of a cheap
+// model runs on the thread that read its requests (the main thread, or an
+// acceptor thread), not in a worker. Off by default: it halves CPU and p50 at
+// low load but measured a worse p99 at 25–40 % of capacity (bench/README.md,
+// "Inline inference").
 //
 // Why: at low and moderate load most batches hold one to a few rows, and
 // handing one to a worker costs two thread wake-ups (the worker's, then ours
@@ -31,7 +34,7 @@ import { writeCtr } from './ctr_column.js';
 import type { InferenceBackendModule, InferenceBackendRef, ModelRunner, Outputs } from './inference_backend.js';
 import type { InferenceReply, ReplyPart } from './inference_task.js';
 import { workerSpec, type LoadedModel, type WorkerModelSpec } from './model_registry.js';
-import { INLINE_SHARD_OWNER, claimWorkerShard, type TelemetryBuffers, type WorkerRecorder } from './telemetry/index.js';
+import { INLINE_SHARD_OWNER, claimWorkerShard, releaseWorkerShard, type TelemetryBuffers, type WorkerRecorder } from './telemetry/index.js';
 
 export interface InlineOptions {
   /** A batch runs inline when its predicted cost is at most this (µs); 0 turns inline inference off. */
@@ -117,12 +120,15 @@ export class InlineInference<T> {
   private closed = false;
   /** The task running now (null when idle): its batches, how many, and its token. */
   private batches: readonly InlineBatch[] = [];
+  /** The session each batch of the running task runs on, taken when it started (a reload may replace the model's session meanwhile). */
+  private readonly taskSessions: (InlineSession | null)[];
   private count = 0;
   private token: T | null = null;
   private sink: InlineSink<T> | null = null;
   // The load gate: inline work takes this thread's time, which a busy thread
-  // needs for reading and answering requests (and, on few cores, the workers
-  // would be idle anyway). Measured, not guessed: event-loop utilization.
+  // needs for reading and answering requests, while handing a batch to a
+  // worker costs it less (a copy and two messages). Measured, not guessed:
+  // event-loop utilization.
   private active = true;
   private loopUtilization = 0;
   private elu = performance.eventLoopUtilization();
@@ -136,6 +142,7 @@ export class InlineInference<T> {
     models: number,
   ) {
     this.sessions = new Array<InlineSession | null>(models).fill(null);
+    this.taskSessions = new Array<InlineSession | null>(models).fill(null);
     this.ctr = Array.from({ length: models }, () => new Float32Array(opts.batchMaxSize));
     this.parts = Array.from({ length: models }, () => ({ error: null }));
     this.batchCount = new Float64Array(models);
@@ -170,15 +177,20 @@ export class InlineInference<T> {
     } catch {
       return null; // the workers report a backend that cannot load
     }
-    const inline = new InlineInference<T>(backend, backendRef.name, claimWorkerShard(telemetry, INLINE_SHARD_OWNER + acceptor), opts, models.length);
+    const owner = INLINE_SHARD_OWNER + acceptor;
+    const inline = new InlineInference<T>(backend, backendRef.name, claimWorkerShard(telemetry, owner), opts, models.length);
     for (const m of models) if (m.failure === undefined) await inline.openModel(m);
-    return inline.sessions.some((s) => s !== null && s.maxRows > 0) ? inline : null;
+    if (inline.sessions.some((s) => s !== null && s.maxRows > 0)) return inline;
+    // Nothing fits the budget: no timer, no shard held for nothing.
+    inline.close();
+    releaseWorkerShard(telemetry, owner);
+    return null;
   }
 
   /** Opens `model` (a new generation after a hot reload, too) and times it; until then its batches go to the workers. */
   async openModel(model: LoadedModel): Promise<void> {
     const spec = workerSpec(model);
-    this.sessions[spec.index] = null;
+    // The old generation's session stays until this one is ready (maxRows matches generations, so it runs none of the new rows).
     let session: InlineSession;
     try {
       const run = await this.backend.openModel(spec, { intraOpThreads: 1 });
@@ -229,6 +241,7 @@ export class InlineInference<T> {
   run(batches: readonly InlineBatch[], count: number, token: T, sink: InlineSink<T>): void {
     this.busy = true;
     this.batches = batches;
+    for (let i = 0; i < count; i++) this.taskSessions[i] = this.sessions[batches[i].model.index];
     this.count = count;
     this.token = token;
     this.sink = sink;
@@ -239,7 +252,7 @@ export class InlineInference<T> {
   private step(i: number): void {
     for (; i < this.count; i++) {
       const b = this.batches[i];
-      const s = this.sessions[b.model.index]!;
+      const s = this.taskSessions[i]!;
       const started = now();
       let out: Promise<Outputs> | Outputs;
       try {
@@ -261,7 +274,7 @@ export class InlineInference<T> {
 
   private finishPart(i: number, started: number, out: Outputs | null, err: unknown): void {
     const b = this.batches[i];
-    const s = this.sessions[b.model.index]!;
+    const s = this.taskSessions[i]!;
     const ctr = this.ctr[b.model.index];
     let error: string | null = null;
     if (out !== null) {
@@ -286,7 +299,10 @@ export class InlineInference<T> {
     this.token = null;
     this.sink = null;
     sink.onReply(token, this.reply, this.ctr);
-    for (let i = 0; i < this.count; i++) this.parts[i].error = null;
+    for (let i = 0; i < this.count; i++) {
+      this.parts[i].error = null;
+      this.taskSessions[i] = null;
+    }
     sink.onCapacity();
   }
 

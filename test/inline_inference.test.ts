@@ -75,7 +75,8 @@ describe('inline inference against the worker path (real servers, real ORT)', ()
     // A generous budget, so that multi-row batches run inline too; one worker, so the worker path is one thread.
     [inline, workers] = await Promise.all([
       startServerProcess({ WORKERS: '1', INLINE_MAX_US: '2000', INLINE_MAX_LOOP_UTILIZATION: '1', MONITOR_TICK_MS: '100' }, 60_000),
-      startServerProcess({ WORKERS: '1', INLINE_MAX_US: '0', MONITOR_TICK_MS: '100' }, 60_000),
+      // The default: inline inference off, every batch to a worker.
+      startServerProcess({ WORKERS: '1', MONITOR_TICK_MS: '100' }, 60_000),
     ]);
     a = new TestClient(inline.url, 16);
     w = new TestClient(workers.url, 16);
@@ -87,7 +88,7 @@ describe('inline inference against the worker path (real servers, real ORT)', ()
     if (workers) assert.equal(await workers.stop(), 0);
   });
 
-  test('/models says which rows run on the request thread: measured at start, none with INLINE_MAX_US=0', async () => {
+  test('/models says which rows run on the request thread: measured at start; none by default (inline inference is opt-in)', async () => {
     for (const m of MODELS) {
       const s = await inlineOf(a, m);
       assert.ok(s !== null, `${m} runs inline within 2000 µs`);

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# p99 at fixed open-loop rates, alternating engine (inline default) / engine INLINE_MAX_US=0 / echo.
+# p99 at fixed open-loop rates, alternating engine INLINE_MAX_US=50 (gated; engine1: never paused) / engine INLINE_MAX_US=0 / echo.
 cd "$(dirname "$0")/../.."
 out=bench/results/fr_$(date +%H%M); mkdir -p $out
 for r in $(seq 1 ${ROUNDS:-3}); do for rate in ${RATES:-3000 7000 12000}; do
   for t in ${TARGETS:-engine engine0 echo}; do
-    case $t in engine) a="--target engine";; engine1) a="--target engine --server-env INLINE_MAX_LOOP_UTILIZATION=1";; engine0) a="--target engine --server-env INLINE_MAX_US=0";; echo) a="--target echo";; esac
+    case $t in engine) a="--target engine --server-env INLINE_MAX_US=50";; engine1) a="--target engine --server-env INLINE_MAX_US=50 --server-env INLINE_MAX_LOOP_UTILIZATION=1";; engine0) a="--target engine --server-env INLINE_MAX_US=0";; echo) a="--target echo";; esac
     node dist/bench/loadgen.js $a --rate $rate --duration 8 --warmup 2 --model xgboost --out $out/${t}_${rate}_$r.json > $out/${t}_${rate}_$r.txt 2>&1
   done
 done; done
