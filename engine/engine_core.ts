@@ -104,6 +104,7 @@ export function runParams(cfg: ServerConfig): Record<string, string> {
     label_capacity: String(cfg.labelCapacity), label_window_s: String(cfg.labelWindowS), label_implicit_nonclicks: String(cfg.labelImplicitNonclicks),
     calibration_min_labels: String(cfg.calibrationMinLabels), calibration_tolerance: String(cfg.calibrationTolerance),
     feature_watch_sample: String(cfg.featureWatchSample),
+    inline_max_us: String(cfg.inlineMaxUs), inline_max_loop_utilization: String(cfg.inlineMaxLoopUtilization),
   };
 }
 
