@@ -6,13 +6,17 @@
 // the bench's own generator (dist/bench/loadgen.js) driving the load.
 //
 //   node dist/bench/cpu_vs_load.js [--target engine|echo] [--rates 2000,10000] [--closed]
-//        [--idle-s 20] [--duration 10] [--warmup 2] [--model xgboost] [--server-env K=V]… [--json]
+//        [--idle-s 20] plus the common bench options (--duration, --warmup, --model, --server-env K=V, --json)
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { num, parseCli, parseCommon, runMain } from './lib/options.js';
 import { startServer } from './lib/server_proc.js';
-import { benchRoot, isTargetName, targetSpec, type TargetName } from './lib/targets.js';
+import { benchRoot, targetSpec } from './lib/targets.js';
+
+const USAGE = `usage: node dist/bench/cpu_vs_load.js [--target engine|echo] [--rates 2000,10000] [--closed] [--idle-s 20]
+  plus the loadgen options it passes on (--duration, --warmup, --model, --server-env K=V …)`;
 
 const TICK_MS = 10; // USER_HZ is 100 on Linux
 
@@ -45,24 +49,6 @@ function coresBetween(pid: number, a: Map<number, number>, b: Map<number, number
 }
 
 interface Row { load: string; reqPerS: number; cores: Split; coresPer10k: number | null; mainUsPerReq: number | null; othersUsPerReq: number | null }
-
-function parseArgs(argv: string[]) {
-  const o = { target: 'engine' as TargetName, rates: [2000, 10000], closed: false, idleS: 20, duration: 10, warmup: 2, model: 'xgboost', env: {} as Record<string, string>, json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i], v = () => argv[++i];
-    if (a === '--target') { const t = v(); if (!isTargetName(t)) throw new Error(`unknown target ${t}`); o.target = t; }
-    else if (a === '--rates') o.rates = v().split(',').filter(Boolean).map(Number);
-    else if (a === '--closed') o.closed = true;
-    else if (a === '--idle-s') o.idleS = Number(v());
-    else if (a === '--duration') o.duration = Number(v());
-    else if (a === '--warmup') o.warmup = Number(v());
-    else if (a === '--model') o.model = v();
-    else if (a === '--server-env') { const [k, ...rest] = v().split('='); o.env[k] = rest.join('='); }
-    else if (a === '--json') o.json = true;
-    else throw new Error(`unknown option ${a} (see the header of bench/cpu_vs_load.ts)`);
-  }
-  return o;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -97,42 +83,41 @@ function row(load: string, reqPerS: number, cores: Split): Row {
   };
 }
 
-async function main(): Promise<void> {
-  const o = parseArgs(process.argv.slice(2));
-  const server = await startServer(targetSpec(o.target, { model: o.model, env: o.env }));
+runMain(async () => {
+  const v = parseCli({ rates: { type: 'string', default: '2000,10000' }, closed: { type: 'boolean', default: false }, 'idle-s': { type: 'string', default: '20' } }, USAGE);
+  const cfg = parseCommon(v);
+  const rates = String(v.rates).split(',').filter(Boolean).map((r) => num('rates', r, 1));
+  const idleS = num('idle-s', v['idle-s'] as string, 1);
+  const durationS = cfg.durationMs / 1000, warmupS = cfg.warmupMs / 1000;
+  const server = await startServer(targetSpec(cfg.target, { model: cfg.model, env: cfg.serverEnv }));
   const url = `http://${server.host}:${server.port}`;
   const rows: Row[] = [];
   try {
     // Idle first, after a moment for start-up work to settle.
     await sleep(2000);
     const a = threadCpu(server.pid), t0 = performance.now();
-    await sleep(o.idleS * 1000);
-    rows.push(row(`idle ${o.idleS} s`, 0, coresBetween(server.pid, a, threadCpu(server.pid), performance.now() - t0)));
-    const common = ['--duration', String(o.duration), '--warmup', String(o.warmup), '--model', o.model];
-    for (const rate of o.rates) {
-      const r = await runLoad(url, server.pid, ['--mode', 'open', '--rate', String(rate), ...common], o.warmup, o.duration);
+    await sleep(idleS * 1000);
+    rows.push(row(`idle ${idleS} s`, 0, coresBetween(server.pid, a, threadCpu(server.pid), performance.now() - t0)));
+    const common = ['--duration', String(durationS), '--warmup', String(warmupS), ...(cfg.model === undefined ? [] : ['--model', cfg.model])];
+    for (const rate of rates) {
+      const r = await runLoad(url, server.pid, ['--mode', 'open', '--rate', String(rate), ...common], warmupS, durationS);
       rows.push(row(`open ${rate}/s`, r.result.throughput, r.cores));
     }
-    if (o.closed) {
-      const r = await runLoad(url, server.pid, ['--mode', 'closed', '--tool', 'own', ...common], o.warmup, o.duration);
+    if (v.closed === true) {
+      const r = await runLoad(url, server.pid, ['--mode', 'closed', '--tool', 'own', ...common], warmupS, durationS);
       rows.push(row('closed loop', r.result.throughput, r.cores));
     }
   } finally {
     await server.stop();
   }
-  if (o.json) {
-    console.log(JSON.stringify({ target: o.target, env: o.env, rows }, null, 2));
+  if (cfg.json) {
+    console.log(JSON.stringify({ target: cfg.target, env: cfg.serverEnv, rows }, null, 2));
     return;
   }
   const f = (x: number | null, d = 2) => (x === null ? '–' : x.toFixed(d));
-  console.log(`${o.target} ${Object.entries(o.env).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  console.log(`${cfg.target} ${Object.entries(cfg.serverEnv).map(([k, val]) => `${k}=${val}`).join(' ')}`);
   console.log('load            req/s     cores  main   others  cores/10k  main µs/req  others µs/req');
   for (const r of rows) {
     console.log(`${r.load.padEnd(14)} ${r.reqPerS.toFixed(0).padStart(7)}  ${f(r.cores.total, 3).padStart(6)} ${f(r.cores.main, 3).padStart(6)} ${f(r.cores.others, 3).padStart(6)}  ${f(r.coresPer10k).padStart(9)}  ${f(r.mainUsPerReq, 1).padStart(11)}  ${f(r.othersUsPerReq, 1).padStart(13)}`);
   }
-}
-
-main().catch((err) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
 });

@@ -3,13 +3,10 @@
 // workers and the inline path (engine/inline_inference.ts), so a row gets the
 // same number whichever thread ran it.
 
+import type { WorkerModelSpec } from './model_registry.js';
+
 /** What writeCtr needs to know of a model's output. */
-export interface CtrColumnSpec {
-  readonly name: string;
-  readonly outputName: string;
-  readonly outputKind: 'probability' | 'logit';
-  readonly outputColumn: number;
-}
+type CtrColumnSpec = Pick<WorkerModelSpec, 'name' | 'outputName' | 'outputKind' | 'outputColumn'>;
 
 /** Writes the CTR column of `output` (rows × columns values) into ctr[0..rows). */
 export function writeCtr(spec: CtrColumnSpec, output: unknown, rows: number, ctr: Float32Array): void {

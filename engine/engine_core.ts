@@ -11,7 +11,7 @@ import { projectRoot, type ServerConfig } from './config.js';
 import { startMonitor, type Monitor } from './coordinator/index.js';
 import type { InferenceBackendRef } from './inference_backend.js';
 import { InferencePool } from './inference_pool.js';
-import { describeInline, openInline } from './inline_setup.js';
+import { inlineSummary, openInline } from './inline_setup.js';
 import { FeatureWatch, createFeatureWatchBuffers } from './features/feature_watch.js';
 import { PredictionLog } from './labels/prediction_log.js';
 import { createQualityBuffers } from './labels/quality_layout.js';
@@ -220,7 +220,7 @@ export async function startEngineCore(cfg: ServerConfig, backend: InferenceBacke
   });
   if (featureBuffers) batcher.featureWatch = new FeatureWatch(featureBuffers, cfg.featureWatchSample);
   batcher.inline = await openInline(cfg, backend, registry, telemetry, 0);
-  if (batcher.inline !== null) startLog.info(`inline inference (INLINE_MAX_US=${cfg.inlineMaxUs}): ${describeInline(batcher.inline, registry)}`);
+  if (batcher.inline !== null) startLog.info(`inline inference (INLINE_MAX_US=${cfg.inlineMaxUs}): ${inlineSummary(batcher.inline, registry)}`);
   const state: ServingState = { ready: true, draining: false, startedAt: Date.now(), workersAlive: () => pool.threadsAlive };
   const reloader = new ModelReloader({ modelsDir: cfg.modelsDir, registry, router, batcher, pool, monitor, labels });
   if (cfg.modelsWatch) reloader.watch(cfg.modelsWatchDebounceMs);

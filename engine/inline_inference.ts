@@ -32,7 +32,8 @@
 import { performance } from 'node:perf_hooks';
 import { writeCtr } from './ctr_column.js';
 import type { InferenceBackendModule, InferenceBackendRef, ModelRunner, Outputs } from './inference_backend.js';
-import type { InferenceReply, ReplyPart } from './inference_task.js';
+import type { ReplyPart } from './inference_task.js';
+import type { ReplySink } from './worker_links.js';
 import { workerSpec, type LoadedModel, type WorkerModelSpec } from './model_registry.js';
 import { INLINE_SHARD_OWNER, claimWorkerShard, releaseWorkerShard, type TelemetryBuffers, type WorkerRecorder } from './telemetry/index.js';
 
@@ -55,12 +56,6 @@ export interface InlineBatch {
   readonly rows: number;
   readonly features: Float32Array;
   readonly oldestEnqueuedAt: number;
-}
-
-/** Who is told when an inline task is done: the batcher (the same calls a worker's reply makes). */
-export interface InlineSink<T> {
-  onReply(token: T, reply: InferenceReply, ctrByModel: readonly Float32Array[]): void;
-  onCapacity(): void;
 }
 
 /** One model's inline session: the generation it runs and how many rows fit the budget. */
@@ -86,6 +81,9 @@ export interface InlineStatus {
   batches: number;
   rows: number;
 }
+
+/** Who is told when an inline task is done: the batcher, with the same calls a worker's reply makes. */
+type InlineSink<T> = Pick<ReplySink<T>, 'onReply' | 'onCapacity'>;
 
 const now = () => performance.timeOrigin + performance.now();
 /** How often the load gate reads the event-loop utilization. */
@@ -136,7 +134,6 @@ export class InlineInference<T> {
 
   private constructor(
     private readonly backend: InferenceBackendModule,
-    private readonly backendName: string,
     private readonly recorder: WorkerRecorder,
     private readonly opts: InlineOptions,
     models: number,
@@ -178,7 +175,7 @@ export class InlineInference<T> {
       return null; // the workers report a backend that cannot load
     }
     const owner = INLINE_SHARD_OWNER + acceptor;
-    const inline = new InlineInference<T>(backend, backendRef.name, claimWorkerShard(telemetry, owner), opts, models.length);
+    const inline = new InlineInference<T>(backend, claimWorkerShard(telemetry, owner), opts, models.length);
     for (const m of models) if (m.failure === undefined) await inline.openModel(m);
     if (inline.sessions.some((s) => s !== null && s.maxRows > 0)) return inline;
     // Nothing fits the budget: no timer, no shard held for nothing.
@@ -221,10 +218,6 @@ export class InlineInference<T> {
     if (s === null || s.spec.generation !== model.generation) return null;
     const i = model.index;
     return { maxRows: s.maxRows, active: this.active, loopUtilization: this.loopUtilization, oneRowUs: s.costUs.fixed + s.costUs.perRow, perRowUs: s.costUs.perRow, batches: this.batchCount[i], rows: this.rowCount[i] };
-  }
-
-  get name(): string {
-    return this.backendName;
   }
 
   /** True while a task runs (an asynchronous backend's run is pending). */

@@ -16,7 +16,7 @@ export function openInline<T>(cfg: ServerConfig, backend: InferenceBackendRef, r
 }
 
 /** One line for the start-up log: per model, the rows that run inline and the measured cost. */
-export function describeInline(inline: InlineInference<unknown>, registry: ModelRegistry): string {
+export function inlineSummary(inline: InlineInference<unknown>, registry: ModelRegistry): string {
   return registry.models.map((m) => {
     const s = inline.status(m);
     if (s === null || s.maxRows === 0) return `${m.name} in workers${s === null ? '' : ` (1 row ${s.oneRowUs.toFixed(1)} µs)`}`;
