@@ -80,6 +80,43 @@ test('window by difference == direct computation over the window (counts, percen
   }), { numRuns: 15 });
 });
 
+test('idle ticks between steps reuse the windows they built, and every tick still equals the direct computation', () => {
+  // Ticks every 500 ms with a 1 s ring step: half of them see the same totals
+  // from the same base and newest step as the tick before (the coordinator
+  // reuses those windows), and a run of empty ticks lets traffic age out of
+  // the windows. Every tick's windows and lifetime must match a direct
+  // computation over exactly the batches recorded after the window's base.
+  const ticks = fc.array(fc.oneof(fc.constant([] as Batch[]), fc.array(batch, { minLength: 1, maxLength: 3 })), { minLength: 4, maxLength: 24 });
+  fc.assert(fc.property(ticks, (perTick) => {
+    const buffers = createTelemetry({ models: ['m'], workerShards: 1 });
+    const windowsMs = [2000, 5000];
+    const coord = new Coordinator({ buffers, models: [{ name: 'm', version: '1' }], tickMs: 500, windowsMs, ringStepMs: 1000 }, 0);
+    claimWorkerShard(buffers, 1);
+    coord.tick(0);
+    const recorded: { t: number; batches: Batch[] }[] = [];
+    perTick.forEach((batches, i) => {
+      const now = (i + 1) * 500;
+      record(buffers, 1, batches);
+      recorded.push({ t: now, batches });
+      const snap = coord.tick(now);
+      windowsMs.forEach((ms, k) => {
+        // Steps are taken at every whole second; the base is the newest at or before now − ms, else the first (t = 0).
+        const baseT = Math.max(0, Math.floor((now - ms) / 1000) * 1000);
+        const inWindow = recorded.filter((r) => r.t > baseT).flatMap((r) => r.batches);
+        const name = coord.windowNames[k];
+        assertSameStats(snap.models.m.windows[name], direct(inWindow, (now - baseT) / 1000), `tick ${i}: window ${name}`);
+      });
+      const lifetime = { ...direct(recorded.flatMap((r) => r.batches), now / 1000), requests_per_minute: snap.models.m.windows['2s'].requests_per_minute };
+      assertSameStats(snap.models.m.lifetime, lifetime, `tick ${i}: lifetime`);
+    });
+    // And an idle stretch longer than the longest window, ticking as a server does, empties the windows while the lifetime stays.
+    let late = coord.tick(perTick.length * 500);
+    for (let k = 1; k <= 14; k++) late = coord.tick(perTick.length * 500 + k * 500);
+    assert.equal(late.models.m.windows['5s'].total_requests, 0);
+    assert.equal(late.models.m.lifetime.total_requests, direct(recorded.flatMap((r) => r.batches), 1).total_requests);
+  }), { numRuns: 15 });
+});
+
 test('a window still filling covers everything since start, with its true duration', () => {
   const buffers = createTelemetry({ models: ['m'], workerShards: 1 });
   const coord = new Coordinator({ buffers, models: [{ name: 'm', version: '1' }], tickMs: 1000 }, 0);

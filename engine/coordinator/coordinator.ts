@@ -15,7 +15,8 @@ import { QualityTracker, type CalibrationConfig, type LabelOptions } from './qua
 import { mlflowCheck, newLossTracker, type MlflowStatus } from './mlflow_metrics.js';
 import type { Baseline, HealthCheck, ModelHealth, ModelSnapshot, Snapshot, StatsBlock } from './snapshot.js';
 import { encodeBlock, HISTOGRAM_ENCODING, type HistogramBlock, type HistogramsBody } from './histograms.js';
-import { driftInputOf, errorsOf, promOf, statsOf } from './stats.js';
+import { driftInputOf, errorsOf, promOf, statsOf, withDuration } from './stats.js';
+import { TickMemo } from './tick_memo.js';
 import {
   StepRing, V_ERRORS, V_REQUESTS, V_ROWS, V_SUCCESSES, emptyTotals,
   mergeShards, type Totals,
@@ -67,6 +68,12 @@ export class Coordinator {
   readonly #versions: string[];
   readonly #reader: ShardReader | null;
   readonly #totals: Totals[];
+  /** The reader's version the totals were merged from (−1: never). */
+  #mergedVersion = -1;
+  /** Per model × window: the stats and drift input a window gave, while the totals and the window's steps stand. */
+  readonly #windowMemo: TickMemo<{ stats: StatsBlock; drift: DriftInput; active: boolean }>;
+  /** Per model: the lifetime stats and Prometheus buckets, while the totals stand. */
+  readonly #lifetimeMemo: TickMemo<{ stats: StatsBlock; prometheus: ModelSnapshot['prometheus'] }>;
   readonly #ring: StepRing;
   readonly #start: number;
   readonly #baselinePath: string | null;
@@ -112,6 +119,8 @@ export class Coordinator {
     const longest = Math.max(...this.windowsMs);
     const step = opts.ringStepMs ?? Math.max(this.tickMs, Math.min(...this.windowsMs) / 12);
     this.#ring = new StepRing(longest, positive(step, 'ringStepMs'));
+    this.#windowMemo = new TickMemo(this.#names.length * this.windowsMs.length);
+    this.#lifetimeMemo = new TickMemo(this.#names.length);
     this.#quality = opts.labels ? new QualityTracker(opts.labels, longest, step, now) : null;
     this.#features = opts.features ? new FeatureTracker(opts.features, longest, step, now, opts.featureDrift) : null;
     this.calibration = { ...DEFAULT_CALIBRATION, window: this.windowNames[this.windowNames.length - 1], ...opts.calibration };
@@ -153,7 +162,11 @@ export class Coordinator {
   tick(now = Date.now()): Snapshot {
     const t0 = performance.now();
     const read: ReadStats = this.#reader ? this.#reader.read() : { retries: 0, stale: 0, repaired: 0 };
-    if (this.#reader) mergeShards(this.#reader, this.#totals);
+    // An idle server's slots are as they were: the merged totals stand.
+    if (this.#reader && this.#reader.version !== this.#mergedVersion) {
+      mergeShards(this.#reader, this.#totals);
+      this.#mergedVersion = this.#reader.version;
+    }
     this.#lastNow = now;
     this.#ring.maybePush(now, this.#totals);
     this.#quality?.tick(now);
@@ -173,14 +186,18 @@ export class Coordinator {
       }
       const windows: Record<string, StatsBlock> = {};
       let driftInput: DriftInput | null = null;
+      const version = this.#mergedVersion, newestT = this.#ring.newestTime;
       this.windowsMs.forEach((ms, i) => {
         const base = this.#ring.baseFor(now, ms);
-        const w = this.#ring.windowOf(total, m, base, scratch);
-        const active = w.vec[V_REQUESTS] + w.vec[V_ROWS] > 0;
-        windows[this.windowNames[i]] = statsOf(w, Math.max((now - (this.#ring.timeOf(base) ?? this.#start)) / 1000, 0.001), active ? this.#lastUpdated[m] : null);
-        if (this.windowNames[i] === this.drift.window) driftInput = this.#driftInput(w);
+        const baseT = this.#ring.timeOf(base) ?? -1;
+        const slot = m * this.windowsMs.length + i;
+        // The same totals from the same base and newest step: the same window (an idle server's every tick).
+        const f = this.#windowMemo.get(slot, version, baseT, newestT) ?? this.#windowMemo.set(slot, this.#windowFigures(total, m, base, scratch), version, baseT, newestT);
+        windows[this.windowNames[i]] = withDuration(f.stats, Math.max((now - (this.#ring.timeOf(base) ?? this.#start)) / 1000, 0.001), f.active ? this.#lastUpdated[m] : null);
+        if (this.windowNames[i] === this.drift.window) driftInput = f.drift;
       });
-      const lifetime = statsOf(total, Math.max((now - this.#start) / 1000, 0.001), this.#lastUpdated[m]);
+      const life = this.#lifetimeMemo.get(m, version) ?? this.#lifetimeMemo.set(m, { stats: statsOf(total, 1, null), prometheus: promOf(total) }, version);
+      const lifetime = withDuration(life.stats, Math.max((now - this.#start) / 1000, 0.001), this.#lastUpdated[m]);
       lifetime.requests_per_minute = windows[this.windowNames[0]].requests_per_minute;
       const drift = computeDrift(name, driftInput!, this.#baselines.get(name) ?? null, this.drift, new Date(now));
       const errs = sumErrors(total.vec);
@@ -197,7 +214,7 @@ export class Coordinator {
       if (drift.features) extra.push(unknownValuesCheck(drift.features, this.health));
       const h = modelHealth(windows[this.health.window], drift, workers, this.health, extra);
       health[name] = h;
-      models[name] = { name, version: this.#versions[m], lifetime, windows, drift, health: h, prometheus: promOf(total) };
+      models[name] = { name, version: this.#versions[m], lifetime, windows, drift, health: h, prometheus: life.prometheus };
       if (quality) models[name].quality = quality;
     });
     const mlflow = this.mlflowStatus?.() ?? null;
@@ -345,6 +362,12 @@ export class Coordinator {
 
   #version(model: string): string {
     return this.#versions[this.#names.indexOf(model)] ?? '';
+  }
+
+  /** Window `base` of model m's totals: its stats (duration and last update left to the caller), drift input and whether it saw traffic. */
+  #windowFigures(total: Totals, m: number, base: number, scratch: Totals): { stats: StatsBlock; drift: DriftInput; active: boolean } {
+    const w = this.#ring.windowOf(total, m, base, scratch);
+    return { stats: statsOf(w, 1, null), drift: this.#driftInput(w), active: w.vec[V_REQUESTS] + w.vec[V_ROWS] > 0 };
   }
 
   #driftInput(w: Totals): DriftInput {

@@ -32,11 +32,22 @@ export class DeltaRing {
     if (this.#steps.length > this.#cap) this.#steps.shift();
   }
 
+  /** Index of the window's base step: the newest at or before `now − windowMs`, else the oldest. */
+  #baseFor(now: number, windowMs: number): number {
+    const edge = now - windowMs;
+    for (let i = this.#steps.length - 1; i >= 0; i--) if (this.#steps[i].t <= edge) return i;
+    return 0;
+  }
+
+  /** Time of the window's base step and of the newest step (−1 when empty): the same pair over the same `cur` gives the same window. */
+  windowKey(now: number, windowMs: number): [number, number] {
+    const n = this.#steps.length;
+    return n === 0 ? [-1, -1] : [this.#steps[this.#baseFor(now, windowMs)].t, this.#steps[n - 1].t];
+  }
+
   /** What `cur` gained since `now − windowMs` (to within one step), into `out`. */
   windowOf(cur: Float64Array, now: number, windowMs: number, out: Float64Array): Float64Array {
-    const edge = now - windowMs;
-    let base = 0;
-    for (let i = this.#steps.length - 1; i >= 0; i--) if (this.#steps[i].t <= edge) { base = i; break; }
+    const base = this.#baseFor(now, windowMs);
     const last = this.#last;
     for (let i = 0; i < out.length; i++) out[i] = cur[i] - last[i];
     for (let s = base + 1; s < this.#steps.length; s++) {

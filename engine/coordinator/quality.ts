@@ -9,6 +9,7 @@ import {
   type FeedbackCounter, type QualityBuffers,
 } from '../labels/quality_layout.js';
 import { DeltaRing } from './delta_ring.js';
+import { TickMemo } from './tick_memo.js';
 import { qualityOf, type QualityBlock } from './quality_metrics.js';
 
 export interface LabelOptions {
@@ -56,10 +57,18 @@ export class QualityTracker {
   readonly #opts: LabelOptions;
   readonly #cur: Float64Array;
   readonly #scratch: Float64Array;
-  readonly #cell: Float64Array;
+  readonly #all: Float64Array;
+  readonly #byVersion: Float64Array[];
+  readonly #byVariant: Float64Array[];
   readonly #ring: DeltaRing;
   /** Copies abandoned because the writer was busy every attempt. */
   busyReads = 0;
+  /** The block's sequence number when the last copy began (−1: none yet); unchanged means nothing was written since. */
+  #copiedSeq = -1;
+  /** Bumped by every new copy of the block. */
+  #version = 0;
+  /** Per model: lifetime and each window's figures, reused while their inputs stand (a server without feedback). Sized at the first model() call. */
+  #memo: TickMemo<QualityGroup> | null = null;
 
   constructor(opts: LabelOptions, longestWindowMs: number, stepMs: number, now: number) {
     this.#opts = { ...opts, versions: opts.versions.map((v) => [...v]) };
@@ -67,7 +76,9 @@ export class QualityTracker {
     const len = this.#q.data.length;
     this.#cur = new Float64Array(len);
     this.#scratch = new Float64Array(len);
-    this.#cell = new Float64Array(CELL_LEN);
+    this.#all = new Float64Array(CELL_LEN);
+    this.#byVersion = Array.from({ length: VERSION_SLOTS }, () => new Float64Array(CELL_LEN));
+    this.#byVariant = VARIANTS.map(() => new Float64Array(CELL_LEN));
     this.#ring = new DeltaRing(len, longestWindowMs, stepMs);
     this.read();
     this.#ring.maybePush(now, this.#cur, true);
@@ -76,6 +87,8 @@ export class QualityTracker {
   setVersion(model: number, slot: number, version: string): void {
     const names = this.#opts.versions[model];
     if (names && slot < VERSION_SLOTS) names[slot] = version;
+    // The figures are keyed by version name: build them again.
+    this.#version++;
   }
 
   get versions(): string[][] {
@@ -83,7 +96,16 @@ export class QualityTracker {
   }
 
   read(): void {
-    if (!readQuality(this.#q, this.#cur)) this.busyReads++;
+    const s = Atomics.load(this.#q.seq, 0);
+    // Even and as at the last copy: nothing written since, the copy stands.
+    if (s === this.#copiedSeq && (s & 1) === 0) return;
+    if (!readQuality(this.#q, this.#cur)) {
+      this.busyReads++;
+      return;
+    }
+    // The copy was taken at s or later: a later tick that still sees s finds nothing new.
+    this.#copiedSeq = s;
+    this.#version++;
   }
 
   /** Read the block and record a ring step when one is due. */
@@ -96,35 +118,58 @@ export class QualityTracker {
     return this.#ring.windowOf(this.#cur, now, windowMs, this.#scratch);
   }
 
-  /** Sum of the cells of model m selected by `pick(slot, variant)`. */
-  #sum(v: Float64Array, m: number, pick: (slot: number, variant: number) => boolean): Float64Array {
-    const out = this.#cell;
-    out.fill(0);
+  /**
+   * Model m's cells summed three ways in one pass: all of them, per version
+   * slot and per variant (into #all, #byVersion, #byVariant). The sums add in
+   * the same order as one sum per group would, so the figures are the same;
+   * zero cells are skipped (an idle or unlabelled model costs one read).
+   */
+  #sumAll(v: Float64Array, m: number): void {
+    const all = this.#all, byVersion = this.#byVersion, byVariant = this.#byVariant;
+    all.fill(0);
+    for (const x of byVersion) x.fill(0);
+    for (const x of byVariant) x.fill(0);
     for (let s = 0; s < VERSION_SLOTS; s++) {
+      const ver = byVersion[s];
       for (let k = 0; k < VARIANTS.length; k++) {
-        if (!pick(s, k)) continue;
+        const vari = byVariant[k];
         const at = cellOffset(m, s, k);
-        for (let i = 0; i < CELL_LEN; i++) out[i] += v[at + i];
+        for (let i = 0; i < CELL_LEN; i++) {
+          const c = v[at + i];
+          if (c !== 0) {
+            all[i] += c;
+            ver[i] += c;
+            vari[i] += c;
+          }
+        }
       }
     }
-    return out;
   }
 
   #group(v: Float64Array, m: number): QualityGroup {
-    const all = qualityOf(this.#sum(v, m, () => true), 0);
+    this.#sumAll(v, m);
+    const all = qualityOf(this.#all, 0);
     const names = this.#opts.versions[m] ?? [];
     const by_version: Record<string, QualityBlock> = {};
-    names.forEach((name, s) => { by_version[name] = qualityOf(this.#sum(v, m, (slot) => slot === s), 0); });
+    names.forEach((name, s) => { if (s < VERSION_SLOTS) by_version[name] = qualityOf(this.#byVersion[s], 0); });
     const by_variant = {} as QualityGroup['by_variant'];
-    VARIANTS.forEach((name, k) => { by_variant[name] = qualityOf(this.#sum(v, m, (_s, variant) => variant === k), 0); });
+    VARIANTS.forEach((name, k) => { by_variant[name] = qualityOf(this.#byVariant[k], 0); });
     return { ...all, by_version, by_variant };
   }
 
   /** Model m's figures; windows named as windowNames, lengths windowsMs. */
   model(m: number, now: number, windowsMs: number[], windowNames: string[]): ModelQuality {
-    const lifetime = this.#group(this.#cur, m);
+    const per = windowsMs.length + 1;
+    const memo = (this.#memo ??= new TickMemo(this.#q.models.length * per));
+    const v = this.#version;
+    const lifetime = memo.get(m * per, v) ?? memo.set(m * per, this.#group(this.#cur, m), v);
     const windows: Record<string, QualityGroup> = {};
-    windowsMs.forEach((ms, i) => { windows[windowNames[i]] = this.#group(this.#window(now, ms), m); });
+    windowsMs.forEach((ms, i) => {
+      // A window over the same copy from the same base and newest step is the same window.
+      const [baseT, newestT] = this.#ring.windowKey(now, ms);
+      const slot = m * per + i + 1;
+      windows[windowNames[i]] = memo.get(slot, v, baseT, newestT) ?? memo.set(slot, this.#group(this.#window(now, ms), m), v, baseT, newestT);
+    });
     return { lifetime, windows };
   }
 

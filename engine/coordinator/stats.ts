@@ -86,7 +86,7 @@ export function statsOf(t: Totals, durationS: number, lastUpdated: string | null
     latency_ms: stages.end_to_end,
     stages,
     batch_size: batchOf(t),
-    requests_per_minute: durationS > 0 ? (total / durationS) * 60 : 0,
+    requests_per_minute: perMinute(total, durationS),
     prediction: {
       count: p.n,
       mean: p.n > 0 ? p.mean : 0,
@@ -98,6 +98,13 @@ export function statsOf(t: Totals, durationS: number, lastUpdated: string | null
     duration_s: durationS,
     last_updated: lastUpdated,
   };
+}
+
+const perMinute = (total: number, durationS: number): number => (durationS > 0 ? (total / durationS) * 60 : 0);
+
+/** `block` (from statsOf) as it reads over another duration: the same counts and percentiles, its own rate. */
+export function withDuration(block: StatsBlock, durationS: number, lastUpdated: string | null): StatsBlock {
+  return { ...block, requests_per_minute: perMinute(block.total_requests, durationS), duration_s: durationS, last_updated: lastUpdated };
 }
 
 /** What the drift checks read from a window: prediction moments and bins, and one stage's latency (inference when end to end has none). */

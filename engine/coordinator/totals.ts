@@ -156,6 +156,11 @@ export class StepRing {
     return this.#items.length > 0 ? 0 : -1;
   }
 
+  /** Time of the newest step (−1 when empty): a window built from the same base and newest step over the same totals is the same. */
+  get newestTime(): number {
+    return this.#items.length > 0 ? this.#items[this.#items.length - 1].t : -1;
+  }
+
   /** Time of step `base` (from baseFor). */
   timeOf(base: number): number | undefined {
     return this.#items[base]?.t;

@@ -30,6 +30,10 @@ export class ShardReader {
   readonly #mainShard: Float64Array[];
   readonly #scratchMain: Float64Array;
   readonly #scratchWorker: Float64Array;
+  /** Per slot (by seq index): the even sequence number of its last good copy, −1 before the first. */
+  readonly #copiedSeq: Float64Array;
+  /** Bumped whenever a read() takes a new copy of any slot: equal across two reads means every copy is as it was. */
+  #version = 0;
 
   constructor(buffers: TelemetryBuffers) {
     if (!buffers.enabled) throw new Error('ShardReader: telemetry is disabled');
@@ -43,6 +47,12 @@ export class ShardReader {
     this.#mainShard = Array.from({ length: shards === 1 ? 0 : shards * (models + 1) }, () => new Float64Array(MAIN_SLOT_LEN));
     this.#scratchMain = new Float64Array(MAIN_SLOT_LEN);
     this.#scratchWorker = new Float64Array(WORKER_SLOT_LEN);
+    this.#copiedSeq = new Float64Array(this.#ctl.length).fill(-1);
+  }
+
+  /** Changes whenever a read() found a slot written since its last copy (an idle server's ticks skip the merge). */
+  get version(): number {
+    return this.#version;
   }
 
   /**
@@ -68,7 +78,7 @@ export class ShardReader {
     return Atomics.load(this.#ctl, claimsIndex(w));
   }
 
-  /** Refresh every slot's copy. */
+  /** Refresh the copy of every slot written since its last copy. */
   read(): ReadStats {
     const st: ReadStats = { retries: 0, stale: 0, repaired: 0 };
     const dims = this.dims;
@@ -79,11 +89,16 @@ export class ShardReader {
         continue;
       }
       // Acceptor threads (ACCEPTORS > 1): each shard copied consistently on its own (a stale one keeps its own last copy), then added up.
+      const before = this.#version;
+      for (let a = 0; a < shards; a++) {
+        const good = this.#mainShard[a * (dims.models + 1) + m];
+        this.#readSlot(seqIndex(dims, mainSlot(dims, m, a)), mainOffset(dims, m, a), this.#scratchMain, good, -1, st);
+      }
+      if (this.#version === before) continue;
       const sum = this.#main[m];
       sum.fill(0);
       for (let a = 0; a < shards; a++) {
         const good = this.#mainShard[a * (dims.models + 1) + m];
-        this.#readSlot(seqIndex(dims, mainSlot(dims, m, a)), mainOffset(dims, m, a), this.#scratchMain, good, -1, st);
         for (let i = 0; i < good.length; i++) sum[i] += good[i];
       }
     }
@@ -101,10 +116,14 @@ export class ShardReader {
     const deadline = performance.now() + SLOT_DEADLINE_MS;
     for (;;) {
       const s1 = Atomics.load(ctl, seq);
+      // Even and as at the last copy: no write since, the copy stands (the seqlock's counter doubles as a change mark).
+      if (s1 === this.#copiedSeq[seq]) return;
       if ((s1 & 1) === 0) {
         scratch.set(src);
         if (Atomics.load(ctl, seq) === s1) {
           good.set(scratch);
+          this.#copiedSeq[seq] = s1;
+          this.#version++;
           return;
         }
         st.retries++;
