@@ -219,6 +219,13 @@ export class InlineInference<T> {
     const i = model.index;
     return { maxRows: s.maxRows, active: this.active, loopUtilization: this.loopUtilization, oneRowUs: s.costUs.fixed + s.costUs.perRow, perRowUs: s.costUs.perRow, batches: this.batchCount[i], rows: this.rowCount[i] };
   }
+  /** Rows of every model run on this thread so far (/metrics, per acceptor thread). */
+  get totalRows(): number {
+    let n = 0;
+    for (const r of this.rowCount) n += r;
+    return n;
+  }
+
 
   /** True while a task runs (an asynchronous backend's run is pending). */
   get running(): boolean {

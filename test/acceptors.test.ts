@@ -277,6 +277,86 @@ describe('ACCEPTORS=2: a hot reload switches both threads', () => {
   });
 });
 
+describe('ACCEPTORS=2 with inline inference: each thread runs its own small batches', () => {
+  let server: ServerProcess;
+  let reference: ServerProcess;
+  let admin: TestClient;
+  let ref: TestClient;
+  const inlineRows = (m: string, a: number) => sample(m, `ctr_acceptor_inline_rows_total{acceptor="${a}"}`);
+
+  before(async () => {
+    // A generous budget and no load gate, so every lone batch runs inline on the thread that read it; one worker for the rest.
+    [server, reference] = await Promise.all([
+      startServerProcess({ ACCEPTORS: '2', WORKERS: '1', INLINE_MAX_US: '2000', INLINE_MAX_LOOP_UTILIZATION: '1', MONITOR_TICK_MS: '100' }, 90_000),
+      // The default worker path, for the CTRs every row must get.
+      startServerProcess({ WORKERS: '1', MONITOR_TICK_MS: '100' }, 60_000),
+    ]);
+    admin = new TestClient(server.url, 1);
+    ref = new TestClient(reference.url, 8);
+  });
+  after(async () => {
+    await admin?.close();
+    await ref?.close();
+    if (server && server.child.exitCode === null) assert.equal(await server.stop(), 0);
+    if (reference) assert.equal(await reference.stop(), 0);
+  });
+
+  test('lone requests on connections spread over both threads run inline on each; every CTR equals the worker path\'s; one stats view counts every row', async () => {
+    const bodyOf = (i: number) => ({ ...GOOD, user_id: `user_${i}`, ad_id: `ad_${(i * 7) % 50}`, context: { hour: i % 24 }, model: i % 2 === 0 ? 'xgboost' : 'logistic' });
+    const got: number[] = [];
+    // 40 fresh connections, 3 requests each, one after another: each request is a batch of one on an idle thread.
+    for (let c = 0; c < 40; c++) {
+      const one = new TestClient(server.url, 1);
+      try {
+        for (let k = 0; k < 3; k++) {
+          const r = await one.postJson('/predict_ctr', bodyOf(c * 3 + k));
+          assert.equal(r.status, 200, JSON.stringify(r.body));
+          got.push(r.body.ctr);
+        }
+      } finally {
+        await one.close();
+      }
+    }
+    // And a concurrent burst over 32 connections, where inline and worker batches mix on both threads.
+    const burst = new TestClient(server.url, 32);
+    try {
+      const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => burst.postJson('/predict_ctr', bodyOf(120 + i))));
+      for (const r of replies) {
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        got.push(r.body.ctr);
+      }
+    } finally {
+      await burst.close();
+    }
+    const want: number[] = [];
+    for (let i = 0; i < got.length; i++) want.push((await ref.postJson('/predict_ctr', bodyOf(i))).body.ctr);
+    assert.deepEqual(got, want, 'a row gets the same CTR, bit for bit, on either thread, inline or in the worker');
+
+    const sent = got.length;
+    const m = await metricsUntil(admin, (t) => served(t, 0) + served(t, 1) === sent);
+    assert.ok(inlineRows(m, 0) > 0, 'the main thread ran rows inline');
+    assert.ok(inlineRows(m, 1) > 0, 'the acceptor thread ran rows inline');
+    assert.ok(inlineRows(m, 0) + inlineRows(m, 1) >= 120, `every lone request ran inline (${inlineRows(m, 0)} + ${inlineRows(m, 1)})`);
+    assert.ok(inlineRows(m, 0) + inlineRows(m, 1) <= sent);
+
+    let stats = await admin.freshStats();
+    const counted = (s: any) => (Object.values(s.models) as any[]).reduce((n, x) => n + x.prediction.count, 0);
+    for (let i = 0; i < 40 && counted(stats) < sent; i++) stats = await admin.freshStats();
+    let total = 0, ok = 0, sum = 0;
+    for (const x of Object.values(stats.models) as any[]) {
+      total += x.total_requests;
+      ok += x.successful_requests;
+      sum += x.prediction.mean * x.prediction.count;
+    }
+    assert.equal(total, sent);
+    assert.equal(ok, sent);
+    assert.equal(counted(stats), sent, 'every row, inline on either thread or in the worker, is in the moments');
+    const mean = got.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(sum - mean) < 1e-4, `the moments add up to the answers: ${sum} vs ${mean}`);
+    assert.equal(stats.workers.alive, 1, "neither thread's inline shard counts as a worker");
+  });
+});
+
 test('ACCEPTORS > 1 with the node:http front end exits 2 naming the option, before starting anything', () => {
   const entry = fileURLToPath(new URL('../bin/ctr-engine.js', import.meta.url));
   const r = spawnSync(process.execPath, [entry], { env: { ...process.env, ACCEPTORS: '2', FRONT_END: 'native-free', PORT: '0' }, encoding: 'utf8', timeout: 30_000 });

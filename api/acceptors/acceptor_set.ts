@@ -228,8 +228,10 @@ export class AcceptorSet {
     const rows = [`ctr_acceptor_rows_served_total{acceptor="0"} ${this.mainRows.rows}`];
     const fwd = [`ctr_acceptor_forwarded_total{acceptor="0"} 0`];
     const links = [`ctr_acceptor_worker_links{acceptor="0"} ${this.core.pool.threadsAlive}`];
+    const inline = [`ctr_acceptor_inline_rows_total{acceptor="0"} ${this.core.batcher.inline?.totalRows ?? 0}`];
     for (const a of this.acceptors) {
       rows.push(`ctr_acceptor_rows_served_total{acceptor="${a.index}"} ${a.counters?.rowsServed ?? 0}`);
+      inline.push(`ctr_acceptor_inline_rows_total{acceptor="${a.index}"} ${a.counters?.inlineRows ?? 0}`);
       fwd.push(`ctr_acceptor_forwarded_total{acceptor="${a.index}"} ${a.counters?.forwarded ?? 0}`);
       links.push(`ctr_acceptor_worker_links{acceptor="${a.index}"} ${a.gone ? 0 : a.counters?.links ?? 0}`);
     }
@@ -237,6 +239,7 @@ export class AcceptorSet {
       '# HELP ctr_acceptors Acceptor threads serving the port (ACCEPTORS); 0 is the main thread.', '# TYPE ctr_acceptors gauge', `ctr_acceptors ${this.count}`,
       '# HELP ctr_acceptor_rows_served_total Prediction rows answered 200 by each acceptor thread.', '# TYPE ctr_acceptor_rows_served_total counter', ...rows,
       '# HELP ctr_acceptor_forwarded_total Requests an acceptor thread handed to the main thread (everything but predictions).', '# TYPE ctr_acceptor_forwarded_total counter', ...fwd,
+      '# HELP ctr_acceptor_inline_rows_total Prediction rows whose inference ran on each acceptor thread itself (INLINE_MAX_US; 0 when off).', '# TYPE ctr_acceptor_inline_rows_total counter', ...inline,
       '# HELP ctr_acceptor_worker_links Inference workers each acceptor thread can send batches to.', '# TYPE ctr_acceptor_worker_links gauge', ...links,
     ].join('\n') + '\n';
   }

@@ -189,7 +189,7 @@ async function close(): Promise<void> {
 }
 
 function counters(): FromAcceptor {
-  return { kind: 'counters', counters: { rowsServed, forwarded, links: links.threadsAlive, stream: hub.metrics() } };
+  return { kind: 'counters', counters: { rowsServed, inlineRows: batcher.inline?.totalRows ?? 0, forwarded, links: links.threadsAlive, stream: hub.metrics() } };
 }
 
 control.on('message', (m: ToAcceptor) => {

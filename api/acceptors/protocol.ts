@@ -64,6 +64,8 @@ export type ToAcceptor =
 export interface AcceptorCounters {
   /** Prediction rows answered 200 by this thread. */
   rowsServed: number;
+  /** Rows whose inference ran on this thread (inline inference; 0 when off). */
+  inlineRows: number;
   /** Requests this thread forwarded to the main thread. */
   forwarded: number;
   /** Inference workers this thread has a link to now (a crashed worker's replacement is linked again). */
