@@ -10,6 +10,8 @@ import { claimWorkerShard } from '../engine/telemetry/worker_recorder.js';
 import { ShardReader } from '../engine/telemetry/reader.js';
 import { emptyTotals, mergeShards } from '../engine/coordinator/totals.js';
 import { latencyOf, statsOf } from '../engine/coordinator/stats.js';
+import { hdrLoad, hdrOver, hdrStdDeviation } from '../engine/telemetry/hdr.js';
+import { LATENCY_CELLS, LATENCY_HIGHEST_US } from '../engine/telemetry/layout.js';
 
 function exactPercentile(sorted: number[], p: number): number {
   const rank = Math.max(Math.ceil((p / 100) * sorted.length), 1);
@@ -89,4 +91,17 @@ test('out-of-range latencies are clamped, never thrown', () => {
   assert.equal(latencyOf(totals[1], 'end_to_end').count, 1);
   assert.equal(latencyOf(totals[0], 'inference').count, 3);
   assert.equal(totals[0].pred.n, 1, 'only the one valid probability counts as a prediction');
+});
+
+test('hdrStdDeviation (a table of cell values) equals hdr-histogram-js stdDeviation to the bit', () => {
+  const ours = hdrOver(new Float64Array(LATENCY_CELLS), LATENCY_HIGHEST_US);
+  const theirs = hdrOver(new Float64Array(LATENCY_CELLS), LATENCY_HIGHEST_US);
+  fc.assert(fc.property(fc.array(latencyUs, { minLength: 0, maxLength: 2000 }), fc.integer({ min: 1, max: 1000 }), (values, weight) => {
+    const cells = new Float64Array(LATENCY_CELLS);
+    const h = hdrLoad(theirs, cells);
+    // Record through hdr itself, so the cells are laid out as hdr lays them out; counts up to `weight` per value.
+    for (const v of values) h.recordValueWithCount(Math.min(v, LATENCY_HIGHEST_US), 1 + (v % weight));
+    hdrLoad(theirs, cells);
+    assert.equal(hdrStdDeviation(ours, cells), theirs.stdDeviation);
+  }), { numRuns: 200 });
 });

@@ -1,6 +1,6 @@
 // Totals → the stats block of the SPEC (counts, rates, latency percentiles per
 // stage, batch sizes, prediction moments) and the Prometheus buckets.
-import { hdrLoad, hdrOver, type Hdr } from '../telemetry/hdr.js';
+import { hdrLoad, hdrOver, hdrStdDeviation, type Hdr } from '../telemetry/hdr.js';
 import { BATCH_CELLS, BATCH_HIGHEST, ERROR_CODES, LATENCY_CELLS, LATENCY_HIGHEST_US, PRED_BINS, type ErrorCode } from '../telemetry/layout.js';
 import type { DriftInput } from './drift.js';
 import { stdDev } from '../telemetry/welford.js';
@@ -116,11 +116,11 @@ export function driftInputOf(w: Totals, latencyStage: 'end_to_end' | 'inference'
     block = latencyOf(w, stage);
   }
   const at = STAGE_HIST[stage];
-  const h = hdrLoad(latencyHdr, w.vec.subarray(at, at + LATENCY_CELLS));
+  const stdUs = block.count > 1 ? hdrStdDeviation(latencyHdr, w.vec.subarray(at, at + LATENCY_CELLS)) : 0;
   return {
     pred: { ...w.pred },
     bins: w.vec.slice(V_PRED_BINS, V_PRED_BINS + PRED_BINS),
-    latency: { stage, count: block.count, meanMs: block.avg, stdMs: block.count > 1 ? h.stdDeviation / 1000 : 0 },
+    latency: { stage, count: block.count, meanMs: block.avg, stdMs: stdUs / 1000 },
   };
 }
 
