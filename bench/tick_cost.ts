@@ -2,28 +2,18 @@
 // without a server: under traffic (every tick rebuilds its windows) and idle
 // (it reuses them). A tick runs on a thread of its own, but on a small box it
 // takes a core from the request path once a second, so its cost shows in the
-// tail (bench/README "Stop 13"). Telemetry buffers as the server lays them out
-// (2 models, 2 worker shards), the coordinator's default windows (1m, 5m),
-// filled each simulated second with --rate requests of log-normal latencies;
-// the recording is not timed, only tick().
+// tail (bench/README "Stop 13"). Telemetry buffers as a 2-worker server lays
+// them out (2 models, 4 worker shards, 2 of them written) and the
+// coordinator's default windows (1m, 5m), filled each simulated second with
+// --rate requests of log-normal latencies; only tick() is timed.
 import { createTelemetry } from '../engine/telemetry/buffers.js';
 import { claimWorkerShard } from '../engine/telemetry/worker_recorder.js';
 import { createMainRecorder } from '../engine/telemetry/main_recorder.js';
 import { Coordinator } from '../engine/coordinator/coordinator.js';
 import { num, parseCli, runMain } from './lib/options.js';
+import { mulberry32 } from './lib/traffic_sampler.js';
 
-const USAGE = `usage: node dist/bench/tick_cost.js [--rate 9000 (requests per simulated second)] [--ticks 360] [--idle-ticks 60] [--json]`;
-
-/** A deterministic generator, so that runs compare (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const USAGE = `usage: node dist/bench/tick_cost.js [--rate 9000 (requests per simulated second)] [--ticks 360 (> 60: the first 60 warm up)] [--idle-ticks 60] [--json]`;
 
 const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -33,14 +23,16 @@ const quantile = (xs: number[], q: number): number => {
 runMain(async () => {
   const v = parseCli({ ticks: { type: 'string', default: '360' }, 'idle-ticks': { type: 'string', default: '60' } }, USAGE);
   const rate = num('rate', (v.rate as string | undefined) ?? '9000', 0);
-  const ticks = num('ticks', v.ticks as string, 1);
+  // The first 60 ticks are warm-up (not counted).
+  const ticks = num('ticks', v.ticks as string, 61);
   const idleTicks = num('idle-ticks', v['idle-ticks'] as string, 0);
   const models = ['xgboost', 'logistic'];
   const buffers = createTelemetry({ models, workerShards: 4 });
   const workers = [claimWorkerShard(buffers, 1), claimWorkerShard(buffers, 2)];
   const main = createMainRecorder(buffers);
   const coord = new Coordinator({ buffers, models: models.map((name) => ({ name, version: '1' })), tickMs: 1000 }, 0);
-  const rand = rng(1);
+  // Seeded, so that runs compare.
+  const rand = mulberry32(1);
   const gauss = () => Math.sqrt(-2 * Math.log(rand() || 1e-12)) * Math.cos(2 * Math.PI * rand());
   const ctr = new Float32Array(8);
   const loaded: number[] = [], idle: number[] = [];
