@@ -321,11 +321,8 @@ export class Batcher implements ReplySink<InFlightTask> {
       task ??= this.spareTasks.pop() ?? new InFlightTask(queues.length);
       task.batches[parts++] = b;
     }
+    // A task is taken only with its first batch: none, nothing to run.
     if (task === null) return;
-    if (parts === 0) {
-      this.spareTasks.push(task);
-      return;
-    }
     task.parts = parts;
     this.inFlight.add(task);
     inline.run(task.batches, parts, task, this.inlineSink);

@@ -22,9 +22,9 @@
 // thread is busy (event-loop utilization above INLINE_MAX_LOOP_UTILIZATION):
 // there, the thread's own time is the scarce thing, and a worker's is not
 // (measured: at 7k–12k req/s on 2 cores, inline-always raised the p99).
-// One inline task runs at a time; the
-// backend's run may be asynchronous (onnxruntime-node defers it one
-// setImmediate), and the batcher meanwhile sends batches to the workers.
+// One inline task runs at a time; the backend's run may be asynchronous
+// (onnxruntime-node defers it one setImmediate), and the batcher meanwhile
+// sends batches to the workers.
 //
 // Inline batches are recorded like a worker's, into a telemetry worker shard
 // this thread owns (owner id INLINE_SHARD_OWNER + acceptor index), so the
@@ -219,13 +219,13 @@ export class InlineInference<T> {
     const i = model.index;
     return { maxRows: s.maxRows, active: this.active, loopUtilization: this.loopUtilization, oneRowUs: s.costUs.fixed + s.costUs.perRow, perRowUs: s.costUs.perRow, batches: this.batchCount[i], rows: this.rowCount[i] };
   }
+
   /** Rows of every model run on this thread so far (/metrics, per acceptor thread). */
   get totalRows(): number {
     let n = 0;
     for (const r of this.rowCount) n += r;
     return n;
   }
-
 
   /** True while a task runs (an asynchronous backend's run is pending). */
   get running(): boolean {

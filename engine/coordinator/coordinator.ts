@@ -189,11 +189,11 @@ export class Coordinator {
       const version = this.#mergedVersion, newestT = this.#ring.newestTime;
       this.windowsMs.forEach((ms, i) => {
         const base = this.#ring.baseFor(now, ms);
-        const baseT = this.#ring.timeOf(base) ?? -1;
+        const baseT = this.#ring.timeOf(base);
         const slot = m * this.windowsMs.length + i;
         // The same totals from the same base and newest step: the same window (an idle server's every tick).
-        const f = this.#windowMemo.get(slot, version, baseT, newestT) ?? this.#windowMemo.set(slot, this.#windowFigures(total, m, base, scratch), version, baseT, newestT);
-        windows[this.windowNames[i]] = withDuration(f.stats, Math.max((now - (this.#ring.timeOf(base) ?? this.#start)) / 1000, 0.001), f.active ? this.#lastUpdated[m] : null);
+        const f = this.#windowMemo.get(slot, version, baseT ?? -1, newestT) ?? this.#windowMemo.set(slot, this.#windowFigures(total, m, base, scratch), version, baseT ?? -1, newestT);
+        windows[this.windowNames[i]] = withDuration(f.stats, Math.max((now - (baseT ?? this.#start)) / 1000, 0.001), f.active ? this.#lastUpdated[m] : null);
         if (this.windowNames[i] === this.drift.window) driftInput = f.drift;
       });
       const life = this.#lifetimeMemo.get(m, version) ?? this.#lifetimeMemo.set(m, { stats: statsOf(total, 1, null), prometheus: promOf(total) }, version);
